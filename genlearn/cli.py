@@ -5,7 +5,7 @@ __all__ = ['COMMANDS', 'TRAINERS', 'CLIError', 'Command', 'register_command', 'p
            'write_json', 'save_array', 'read_config', 'load_run', 'train_autoencoder', 'train_run',
            'import_all_modules', 'build_parser', 'main']
 
-# %% ../nbs/04_cli.ipynb #ec4d8c4c
+# %% ../nbs/04_cli.ipynb #6b01fd73
 import argparse, importlib, json, pkgutil, sys, tempfile, time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +22,7 @@ from .show import show_reconstructions, save_figure
 from .learner import (MODELS, get_model_spec, build_model, ae_learner, encode, reconstruct,
                               save_weights, load_weights)
 
-# %% ../nbs/04_cli.ipynb #831ad97e
+# %% ../nbs/04_cli.ipynb #07d3ccc0
 class CLIError(Exception):
     "An error in what the user asked for; the CLI prints its message and exits with status 2."
 
@@ -41,7 +41,7 @@ def register_command(cmd:Command) -> Command:
     COMMANDS[cmd.name] = cmd
     return cmd
 
-# %% ../nbs/04_cli.ipynb #ff17dc41
+# %% ../nbs/04_cli.ipynb #78b1653f
 def positive_int(s:str) -> int:
     "argparse type: an integer > 0."
     try: v = int(s)
@@ -56,7 +56,7 @@ def positive_float(s:str) -> float:
     if not np.isfinite(v) or v <= 0: raise argparse.ArgumentTypeError(f"must be a positive finite number, got {s}")
     return v
 
-# %% ../nbs/04_cli.ipynb #e3ded85c
+# %% ../nbs/04_cli.ipynb #7e06e63e
 def check_out_dir(path) -> Path:
     "Create directory `path` if needed and check it is writable; raise CLIError if not."
     path = Path(path)
@@ -77,7 +77,7 @@ def save_array(arr, path):
     check_out_dir(path.parent)
     with atomic_write(path) as f: np.save(f, np.asarray(arr))
 
-# %% ../nbs/04_cli.ipynb #444b0c7b
+# %% ../nbs/04_cli.ipynb #0c084c05
 def read_config(run_dir) -> dict:
     "The `config.json` of run directory `run_dir`."
     path = Path(run_dir)/'config.json'
@@ -92,7 +92,7 @@ def load_run(run_dir):
     load_weights(model, Path(run_dir)/'model.pt')
     return model.eval(), config
 
-# %% ../nbs/04_cli.ipynb #84883cb8
+# %% ../nbs/04_cli.ipynb #719843ad
 def _save_loss_plot(learn, path):
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(5, 3.5))
@@ -147,7 +147,7 @@ def train_run(model_name:str, # a registered model, see `MODELS`
     write_json(metrics, out/'metrics.json')
     return metrics
 
-# %% ../nbs/04_cli.ipynb #87fa90fa
+# %% ../nbs/04_cli.ipynb #0c95cfc3
 def _flag(name): return '--' + name.replace('_', '-')
 
 def _train_arguments(p):
@@ -214,7 +214,7 @@ register_command(Command('encode', "save an autoencoder run's codings of a datas
                          _apply_arguments('codings'), _apply(encode, 'codings')))
 register_command(Command('datasets', 'list the datasets and whether they are available offline', _datasets_arguments, _datasets))
 
-# %% ../nbs/04_cli.ipynb #7db646c9
+# %% ../nbs/04_cli.ipynb #13ccb8b4
 def import_all_modules():
     "Import every genlearn module so that their models and commands register themselves."
     for m in pkgutil.iter_modules(genlearn.__path__):

