@@ -1,1 +1,6 @@
 __version__ = "0.0.1"
+
+import warnings
+
+# fastai still calls torch.jit.script, which recent PyTorch deprecates; the warning is noise for readers
+warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
