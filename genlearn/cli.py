@@ -13,7 +13,6 @@ from typing import Callable
 
 import matplotlib
 import numpy as np
-import torch
 
 import genlearn
 from .core import set_seed, atomic_write, default_device

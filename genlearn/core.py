@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from fastai.torch_core import set_seed, default_device
+from fastai.torch_core import set_seed, default_device  # re-exported: every lesson imports them from here
 
 # %% ../nbs/00_core.ipynb #d8e04776
 def in_quick_mode() -> bool:

@@ -6,23 +6,22 @@ __all__ = ['AE_LOSSES', 'adam', 'MODELS', 'FastLearner', 'bce_loss', 'ae_loss', 
            'get_model_spec', 'build_model']
 
 # %% ../nbs/03_learner.ipynb #6895add1
-import json
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from fastai.learner import Learner, CastToTensor
 from fastai.callback.core import event
-from fastai.callback.progress import ProgressCallback
+import fastai.callback.progress  # adds fastai's progress bar to the default callbacks
 from fastai.callback.tracker import TerminateOnNaNCallback
 from fastai.optimizer import OptimWrapper
 
 from .core import as_float_tensor, atomic_write
-from .data import TensorDL
 
 # %% ../nbs/03_learner.ipynb #073c98a2
 class FastLearner(Learner):
@@ -88,9 +87,13 @@ def check_autoencoder(model:nn.Module):
                         "with `encoder` and `decoder` attributes.")
 
 def _inputs(data, bs):
-    if isinstance(data, TensorDL): return (b[0] for b in data.new(shuffle=False, drop_last=False))
-    x = as_float_tensor(data, 'inputs')
-    return (x[i:i + bs] for i in range(0, len(x), bs))
+    "Batches of inputs from a tensor/array, or from a DataLoader in its unshuffled order."
+    if isinstance(data, (np.ndarray, torch.Tensor)):
+        x = as_float_tensor(data, 'inputs')
+        return (x[i:i + bs] for i in range(0, len(x), bs))
+    if hasattr(data, 'new'): data = data.new(shuffle=False, drop_last=False)  # a fastai DataLoader
+    if not hasattr(data, '__iter__'): raise ValueError(f"expected a tensor, an array or a DataLoader, got {type(data).__name__}.")
+    return (b[0] if isinstance(b, (tuple, list)) else b for b in data)
 
 @torch.no_grad()
 def _run(module:nn.Module, data, bs:int) -> torch.Tensor:
@@ -103,7 +106,7 @@ def _run(module:nn.Module, data, bs:int) -> torch.Tensor:
     return torch.cat(out)
 
 def encode(model:nn.Module, # an autoencoder (has `encoder` and `decoder`)
-           data, # tensor/array of inputs, or a `TensorDL`
+           data, # tensor/array of inputs, or a DataLoader
            bs:int=512): # batch size
     "Codings of `data` under `model.encoder`."
     check_autoencoder(model)
@@ -117,7 +120,7 @@ def decode(model:nn.Module, # an autoencoder (has `encoder` and `decoder`)
     return _run(model.decoder, codings, bs)
 
 def reconstruct(model:nn.Module, # any model mapping inputs to same-shaped outputs
-                data, # tensor/array of inputs, or a `TensorDL`
+                data, # tensor/array of inputs, or a DataLoader
                 bs:int=512): # batch size
     "The model's reconstructions of `data`."
     return _run(model, data, bs)
