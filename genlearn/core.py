@@ -76,6 +76,11 @@ def signed_to_unit(x):
     return (x + 1) / 2
 
 # %% ../nbs/00_core.ipynb #07317064
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
 @contextmanager
 def atomic_write(path, # final destination
                  mode:str='wb'): # file mode for the temporary file
@@ -85,6 +90,7 @@ def atomic_write(path, # final destination
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.part')
     try:
         with os.fdopen(fd, mode) as f: yield f
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes owner-only files; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
