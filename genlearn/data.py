@@ -224,18 +224,26 @@ class TensorDL(DataLoader):
 
     def __iter__(self):
         # batches are tensor slices, so PyTorch's DataLoader machinery (workers, fetchers, collation) is skipped
-        self.randomize(); self.before_iter()
+        self.before_iter()
         for b in self.create_batches(self.get_idxs()):
             if self.device is not None: b = to_device(b, self.device)
             yield self.after_batch(b)
         self.after_iter()
 
-    def create_batches(self, samps):
-        idxs = torch.as_tensor(list(samps), dtype=torch.long)
+    def get_idxs(self):
+        "All indices as a tensor, shuffled with PyTorch's generator (seeded by `set_seed`) when `shuffle`."
+        return torch.randperm(self.n) if self.shuffle else torch.arange(self.n)
+
+    def create_batches(self, idxs):
         last = len(idxs) - (len(idxs) % self.bs if self.drop_last else 0)
-        for i in range(0, last, self.bs):
-            b = idxs[i:i + self.bs]
-            yield tuple(t[b] for t in self.dataset)
+        for i in range(0, last, self.bs): yield self._take(idxs[i:i + self.bs])
+
+    def _take(self, b):
+        # index each distinct tensor once: an autoencoder's targets are its inputs, the same batch
+        taken = {}
+        for t in self.dataset:
+            if id(t) not in taken: taken[id(t)] = t[b]
+        return tuple(taken[id(t)] for t in self.dataset)
 
     def show_batch(self, b=None, max_n:int=16, **kwargs):
         "Show the inputs of a batch as an image grid."
