@@ -117,7 +117,7 @@ TRAINERS = {'autoencoder': train_autoencoder}
 
 def train_run(model_name:str, # a registered model, see `MODELS`
               dataset:str='mnist5k', # dataset name, see `DATASETS`
-              epochs:int=10, # training epochs
+              epochs:int=None, # training epochs (default: the model's)
               bs:int=64, # batch size
               lr:float=None, # learning rate (default: the model's)
               seed:int=42, # seed for the split, the initial weights and the shuffling
@@ -130,7 +130,7 @@ def train_run(model_name:str, # a registered model, see `MODELS`
     check_dataset_name(dataset)
     if spec.kind not in TRAINERS: raise CLIError(f"no trainer for models of kind {spec.kind!r}.")
     out = check_out_dir(out or Path('runs')/model_name)
-    lr = lr or spec.lr
+    lr, epochs = lr or spec.lr, epochs or spec.epochs
     data = load_images(dataset, valid_pct=valid_pct, seed=seed)
     in_shape = tuple(data[0].shape[1:])
     set_seed(seed)
@@ -152,7 +152,7 @@ def _flag(name): return '--' + name.replace('_', '-')
 def _train_arguments(p):
     p.add_argument('model', help=f"registered model: {', '.join(sorted(MODELS))}")
     p.add_argument('--dataset', default='mnist5k', help=f"one of {', '.join(DATASETS)} (default mnist5k)")
-    p.add_argument('--epochs', type=positive_int, default=10, help='training epochs (default 10)')
+    p.add_argument('--epochs', type=positive_int, default=None, help="training epochs (default: the model's)")
     p.add_argument('--bs', type=positive_int, default=64, help='batch size (default 64)')
     p.add_argument('--lr', type=positive_float, default=None, help="learning rate (default: the model's)")
     p.add_argument('--seed', type=int, default=42, help='random seed (default 42)')
@@ -173,7 +173,7 @@ def _train(args):
                              f"its options: {', '.join(map(_flag, spec.options)) or 'none'}.")
     out = args.out or f'runs/{args.model}'
     m = train_run(args.model, dataset=args.dataset, epochs=args.epochs, bs=args.bs, lr=args.lr, seed=args.seed, out=out, **given)
-    print(f"{args.model} on {args.dataset}: valid loss {m['valid_loss']:.5f} ({m['loss']}) after {args.epochs} epochs "
+    print(f"{args.model} on {args.dataset}: valid loss {m['valid_loss']:.5f} ({m['loss']}) after {m['epochs']} epochs "
           f"in {m['seconds']:.1f} s; wrote {out}/")
 
 def _apply_arguments(what):

@@ -164,6 +164,7 @@ class ModelSpec:
     options: dict = field(default_factory=dict) # option -> (type, default, help)
     description: str = '' # one line for `genlearn train --help`
     lr: float = 1e-3 # default learning rate
+    epochs: int = 10 # default number of epochs for `genlearn train`
 
 MODELS = {}
 

@@ -61,7 +61,7 @@ def build_stacked_ae(in_shape, hidden:int=100, codings:int=30) -> StackedAE:
     "Build a `StackedAE` with one hidden layer of `hidden` units on each side of `codings` codings."
     return StackedAE(in_shape, hidden=hidden, codings=codings)
 
-register_model(ModelSpec('stacked-ae', build=build_stacked_ae, loss='mse', lr=3e-3,
+register_model(ModelSpec('stacked-ae', build=build_stacked_ae, loss='mse', lr=3e-3, epochs=40,
                          options={'codings': (int, 30, 'size of the coding layer'),
                                   'hidden': (int, 100, 'size of the hidden layer on each side of the codings')},
                          description='stacked autoencoder in-hidden-codings-hidden-in with SELU (784-100-30-100-784 on MNIST)'))
