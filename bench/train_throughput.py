@@ -12,7 +12,6 @@ import argparse, statistics, time
 import torch
 import torch.nn.functional as F
 
-from genlearn.cli import import_all_modules
 from genlearn.core import set_seed
 from genlearn.data import load_images, reconstruction_dls
 from genlearn.learner import build_model, ae_learner, get_model_spec
@@ -58,7 +57,6 @@ def main():
     p.add_argument('--epochs', type=int, default=5)
     p.add_argument('--bs', type=int, default=64)
     a = p.parse_args()
-    import_all_modules()
     lr = get_model_spec('stacked-ae').lr
     x_train, _, x_valid, _ = load_images('mnist5k')
     n = (len(x_train) // a.bs) * a.bs * a.epochs

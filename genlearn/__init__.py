@@ -4,3 +4,5 @@ import warnings
 
 # fastai still calls torch.jit.script, which recent PyTorch deprecates; the warning is noise for readers
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
+# fastai sets a pandas option that pandas 3 deprecates, when fastai.metrics is imported
+warnings.filterwarnings('ignore', message="The 'mode.chained_assignment' option is deprecated")

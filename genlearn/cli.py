@@ -2,11 +2,11 @@
 
 # %% auto #0
 __all__ = ['COMMANDS', 'TRAINERS', 'CLIError', 'Command', 'register_command', 'positive_int', 'positive_float', 'check_out_dir',
-           'write_json', 'save_array', 'read_config', 'load_run', 'train_autoencoder', 'train_run',
-           'import_all_modules', 'build_parser', 'main']
+           'write_json', 'save_array', 'read_config', 'load_run', 'train_autoencoder', 'train_run', 'build_parser',
+           'main']
 
 # %% ../nbs/04_cli.ipynb #6b01fd73
-import argparse, importlib, json, pkgutil, sys, tempfile, time
+import argparse, json, sys, tempfile, time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -19,7 +19,7 @@ from .core import set_seed, atomic_write, default_device
 from .data import DATASETS, load_images, reconstruction_dls, dataset_status, check_dataset_name
 from .show import show_reconstructions, save_figure
 from .learner import (MODELS, get_model_spec, build_model, ae_learner, encode, reconstruct,
-                              save_weights, load_weights)
+                              save_weights, load_weights, import_all_modules)
 
 # %% ../nbs/04_cli.ipynb #07d3ccc0
 class CLIError(Exception):
@@ -214,11 +214,6 @@ register_command(Command('encode', "save an autoencoder run's codings of a datas
 register_command(Command('datasets', 'list the datasets and whether they are available offline', _datasets_arguments, _datasets))
 
 # %% ../nbs/04_cli.ipynb #13ccb8b4
-def import_all_modules():
-    "Import every genlearn module so that their models and commands register themselves."
-    for m in pkgutil.iter_modules(genlearn.__path__):
-        if not m.name.startswith('_') and m.name != 'cli': importlib.import_module(f'genlearn.{m.name}')
-
 def build_parser() -> argparse.ArgumentParser:
     "The `genlearn` argument parser with every registered command."
     parser = argparse.ArgumentParser(prog='genlearn', description='Train, apply and evaluate the models of the genlearn course.')

@@ -3,9 +3,10 @@
 # %% auto #0
 __all__ = ['AE_LOSSES', 'adam', 'MODELS', 'FastLearner', 'bce_loss', 'ae_loss', 'ae_learner', 'check_autoencoder', 'encode',
            'decode', 'reconstruct', 'save_weights', 'state_dict_diff', 'load_weights', 'ModelSpec', 'register_model',
-           'get_model_spec', 'build_model']
+           'import_all_modules', 'get_model_spec', 'build_model']
 
 # %% ../nbs/03_learner.ipynb #6895add1
+import importlib, pkgutil
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -173,8 +174,15 @@ def register_model(spec:ModelSpec) -> ModelSpec:
     MODELS[spec.name] = spec
     return spec
 
+def import_all_modules():
+    "Import every genlearn module, so that each lesson's models (and commands) are registered."
+    import genlearn
+    for m in pkgutil.iter_modules(genlearn.__path__):
+        if not m.name.startswith('_'): importlib.import_module(f'genlearn.{m.name}')
+
 def get_model_spec(name:str) -> ModelSpec:
-    "The registered `ModelSpec` called `name`."
+    "The registered `ModelSpec` called `name` (importing the lessons' modules if it is not registered yet)."
+    if name not in MODELS: import_all_modules()
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; registered models: {', '.join(sorted(MODELS)) or 'none'}.")
     return MODELS[name]

@@ -80,7 +80,7 @@ def test_checkpoint_mismatch_gives_diff(run, tmp_path):
     (['train', 'stacked-ae', '--epochs', '0'], 'must be positive'),
     (['train', 'stacked-ae', '--lr', '-0.001'], 'positive finite number'),
     (['train', 'stacked-ae', '--bs', 'many'], 'must be a whole number'),
-    (['train', 'stacked-ae', '--target', '0.1'], 'no option --target'),
+    (['train', 'linear-ae', '--hidden', '50'], "model 'linear-ae' has no option --hidden"),
     (['reconstruct', '.', '--out', 'x.npy'], 'not a genlearn run directory'),
 ])
 def test_bad_requests_exit_nonzero_with_one_line(tmp_path, args, reason):

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 from nbdev.config import get_config
-from nbdev.test import test_nb
+from nbdev.test import test_nb as run_notebook  # renamed so that pytest does not collect it
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p for p in (ROOT/'nbs').glob('*.ipynb') if not p.name.startswith('_'))
@@ -16,5 +16,5 @@ def test_notebooks_found():
 @pytest.mark.parametrize('nb', NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook(nb):
     flags = get_config(ROOT).tst_flags
-    ok, seconds = test_nb(nb, skip_flags=flags.split() if isinstance(flags, str) else flags, basepath=ROOT)
+    ok, seconds = run_notebook(nb, skip_flags=flags.split() if isinstance(flags, str) else flags, basepath=ROOT)
     assert ok, f'{nb.name} failed (traceback above)'
