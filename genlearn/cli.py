@@ -19,7 +19,8 @@ from .core import set_seed, atomic_write, default_device
 from .data import DATASETS, load_images, reconstruction_dls, dataset_status, check_dataset_name
 from .show import show_reconstructions, save_figure
 from .learner import (MODELS, get_model_spec, build_model, ae_learner, encode, reconstruct,
-                              save_weights, load_weights, import_all_modules)
+                              save_weights, load_weights, import_all_modules, model_options,
+                              training_callbacks)
 
 # %% ../nbs/04_cli.ipynb #07d3ccc0
 class CLIError(Exception):
@@ -98,10 +99,10 @@ def _save_loss_plot(learn, path):
     learn.recorder.plot_loss(skip_start=0, ax=ax)
     save_figure(fig, path)
 
-def train_autoencoder(spec, model, data, out:Path, epochs:int, bs:int, lr:float) -> dict:
-    "Train autoencoder `model` on `data` with fastai, save its pictures into `out`, and return its metrics."
+def train_autoencoder(spec, model, data, out:Path, epochs:int, bs:int, lr:float, cbs=()) -> dict:
+    "Train autoencoder `model` on `data` with fastai (and callbacks `cbs`), save its pictures into `out`, and return its metrics."
     x_train, _, x_valid, _ = data
-    learn = ae_learner(model, reconstruction_dls(x_train, x_valid, bs=bs), loss=spec.loss, lr=lr)
+    learn = ae_learner(model, reconstruction_dls(x_train, x_valid, bs=bs), loss=spec.loss, lr=lr, cbs=cbs)
     start = time.time()
     learn.fit(epochs, lr)
     seconds = time.time() - start
@@ -135,10 +136,11 @@ def train_run(model_name:str, # a registered model, see `MODELS`
     in_shape = tuple(data[0].shape[1:])
     set_seed(seed)
     model = build_model(model_name, in_shape, **options)
-    options = {k: options.get(k, default) for k, (_, default, _) in spec.options.items()}
+    cbs = training_callbacks(model_name, **options)
+    options = model_options(model_name, **options)
     config = dict(model=model_name, kind=spec.kind, options=options, in_shape=list(in_shape), dataset=dataset,
                   valid_pct=valid_pct, seed=seed, epochs=epochs, bs=bs, lr=lr, genlearn_version=genlearn.__version__)
-    metrics = TRAINERS[spec.kind](spec, model, data, out, epochs, bs, lr)
+    metrics = TRAINERS[spec.kind](spec, model, data, out, epochs, bs, lr, cbs)
     metrics = dict(model=model_name, dataset=dataset, epochs=epochs, n_train=len(data[0]), n_valid=len(data[2]),
                    device=str(default_device()), **metrics)
     save_weights(model, out/'model.pt')

@@ -3,7 +3,7 @@
 # %% auto #0
 __all__ = ['AE_LOSSES', 'adam', 'MODELS', 'FastLearner', 'bce_loss', 'ae_loss', 'ae_learner', 'check_autoencoder', 'encode',
            'decode', 'reconstruct', 'save_weights', 'state_dict_diff', 'load_weights', 'ModelSpec', 'register_model',
-           'import_all_modules', 'get_model_spec', 'build_model']
+           'import_all_modules', 'get_model_spec', 'build_model', 'model_options', 'training_callbacks']
 
 # %% ../nbs/03_learner.ipynb #6895add1
 import importlib, pkgutil
@@ -166,6 +166,7 @@ class ModelSpec:
     description: str = '' # one line for `genlearn train --help`
     lr: float = 1e-3 # default learning rate
     epochs: int = 10 # default number of epochs for `genlearn train`
+    callbacks: Callable = None # callbacks(**options) -> fastai callbacks to train with (e.g. input noise)
 
 MODELS = {}
 
@@ -190,7 +191,16 @@ def get_model_spec(name:str) -> ModelSpec:
 def build_model(name:str, in_shape, **options) -> nn.Module:
     "Build registered model `name` for inputs of shape `in_shape`, with `options` (defaults filled in)."
     spec = get_model_spec(name)
+    return spec.build(tuple(in_shape), **model_options(name, **options))
+
+def model_options(name:str, **options) -> dict:
+    "All options of registered model `name`: those given, checked, and the defaults for the rest."
+    spec = get_model_spec(name)
     unknown = set(options) - set(spec.options)
     if unknown: raise ValueError(f"model {name!r} has no option(s) {sorted(unknown)}; its options: {sorted(spec.options) or 'none'}.")
-    opts = {k: options.get(k, default) for k, (typ, default, help) in spec.options.items()}
-    return spec.build(tuple(in_shape), **opts)
+    return {k: options.get(k, default) for k, (typ, default, help) in spec.options.items()}
+
+def training_callbacks(name:str, **options) -> list:
+    "The fastai callbacks that registered model `name` trains with, given its options."
+    spec = get_model_spec(name)
+    return list(spec.callbacks(**model_options(name, **options))) if spec.callbacks else []
