@@ -57,11 +57,14 @@ class StackedAE(nn.Module):
     def forward(self, x): return self.decoder(self.encoder(x))
 
 # %% ../nbs/12_stacked.ipynb #93616308
-def build_stacked_ae(in_shape, hidden:int=100, codings:int=30) -> StackedAE:
+def build_stacked_ae(in_shape, # shape of one input
+                     hidden:int=100, # size of the hidden layer on each side of the codings
+                     codings:int=30, # size of the coding layer
+                    ):
     "Build a `StackedAE` with one hidden layer of `hidden` units on each side of `codings` codings."
     return StackedAE(in_shape, hidden=hidden, codings=codings)
 
-register_model(ModelSpec('stacked-ae', build=build_stacked_ae, loss='mse', lr=3e-3, epochs=40,
+_ = register_model(ModelSpec('stacked-ae', build=build_stacked_ae, loss='mse', lr=3e-3, epochs=40,
                          options={'codings': (int, 30, 'size of the coding layer'),
                                   'hidden': (int, 100, 'size of the hidden layer on each side of the codings')},
                          description='stacked autoencoder in-hidden-codings-hidden-in with SELU (784-100-30-100-784 on MNIST)'))
