@@ -130,7 +130,6 @@ def train_run(model_name:str, # a registered model, see `MODELS`
     spec = get_model_spec(model_name)
     check_dataset_name(dataset)
     if spec.kind not in TRAINERS: raise CLIError(f"no trainer for models of kind {spec.kind!r}.")
-    out = check_out_dir(out or Path('runs')/model_name)
     lr, epochs = lr or spec.lr, epochs or spec.epochs
     data = load_images(dataset, valid_pct=valid_pct, seed=seed)
     in_shape = tuple(data[0].shape[1:])
@@ -138,6 +137,7 @@ def train_run(model_name:str, # a registered model, see `MODELS`
     model = build_model(model_name, in_shape, **options)
     cbs = training_callbacks(model_name, **options)
     options = model_options(model_name, **options)
+    out = check_out_dir(out or Path('runs')/model_name)  # after the options are validated: no empty run directories
     config = dict(model=model_name, kind=spec.kind, options=options, in_shape=list(in_shape), dataset=dataset,
                   valid_pct=valid_pct, seed=seed, epochs=epochs, bs=bs, lr=lr, genlearn_version=genlearn.__version__)
     metrics = TRAINERS[spec.kind](spec, model, data, out, epochs, bs, lr, cbs)
