@@ -1,6 +1,5 @@
 "Tied weights and convolutional autoencoders: DenseTranspose against F.linear, gradients, shapes, CLI end to end."
-import json, os, subprocess, sys
-from pathlib import Path
+import json
 
 import numpy as np
 import pytest
@@ -14,15 +13,7 @@ from genlearn.data import load_images
 from genlearn.learner import build_model, reconstruct
 from genlearn.stacked import StackedAE
 from genlearn.tied import DenseTranspose, TiedAE
-
-
-GENLEARN = str(Path(sys.executable).parent/'genlearn')  # the console script that `pip install` made
-
-
-def genlearn(*args, cwd=None):
-    env = {**os.environ, 'MPLBACKEND': 'Agg'}
-    env.pop('IN_TEST', None)
-    return subprocess.run([GENLEARN, *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd)
+from cli_runner import genlearn
 
 
 def n_params(m): return sum(p.numel() for p in m.parameters())

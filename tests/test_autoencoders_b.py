@@ -1,6 +1,5 @@
 "Recurrent, denoising, sparse autoencoders and anomaly scores: cross-checks, bad input, and the CLI end to end."
-import math, os, subprocess, sys
-from pathlib import Path
+import math
 
 import numpy as np
 import pytest
@@ -15,15 +14,7 @@ from genlearn.denoising import psnr, GaussianNoise, DropoutNoise, check_noise_le
 from genlearn.sparse import kl_sparsity, l1_activity, SparsityPenalty
 from genlearn.recurrent import RecurrentAE
 from genlearn.anomaly import reconstruction_errors, error_threshold
-
-
-GENLEARN = str(Path(sys.executable).parent/'genlearn')
-
-
-def genlearn(*args, cwd=None):
-    env = {**os.environ, 'MPLBACKEND': 'Agg', 'OMP_NUM_THREADS': '1'}
-    env.pop('IN_TEST', None)
-    return subprocess.run([GENLEARN, *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd)
+from cli_runner import genlearn
 
 
 # --- PSNR -------------------------------------------------------------------------------------------------

@@ -1,6 +1,5 @@
 "`genlearn` end to end on mnist5k, as a user runs it: a subprocess per command."
-import json, os, subprocess, sys
-from pathlib import Path
+import json
 
 import numpy as np
 import pytest
@@ -9,15 +8,7 @@ import torch
 from genlearn.cli import load_run
 from genlearn.data import load_images
 from genlearn.learner import reconstruct
-
-
-GENLEARN = str(Path(sys.executable).parent/'genlearn')  # the console script that `pip install` made
-
-
-def genlearn(*args, cwd=None):
-    env = {**os.environ, 'MPLBACKEND': 'Agg'}
-    env.pop('IN_TEST', None)
-    return subprocess.run([GENLEARN, *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd)
+from cli_runner import genlearn
 
 
 @pytest.fixture(scope='module')

@@ -1,6 +1,5 @@
 "`genlearn.vae`: the KL and the reparameterization against torch.distributions, ELBO ≤ IWAE, numerical safety, and the CLI end to end."
-import json, math, os, subprocess, sys
-from pathlib import Path
+import json, math
 
 import numpy as np
 import pytest
@@ -10,14 +9,7 @@ from torch.distributions import Normal, kl_divergence
 from genlearn.data import load_images, reconstruction_dls
 from genlearn.vae import (LOGVAR_RANGE, MLPVAE, ConvVAE, ELBOLoss, LatentExplorer, iwae_bound, kl_std_normal,
                           negative_elbo, reparameterize, vae_learner)
-
-GENLEARN = str(Path(sys.executable).parent/'genlearn')
-
-
-def genlearn(*args, cwd=None):
-    env = {**os.environ, 'MPLBACKEND': 'Agg', 'OMP_NUM_THREADS': '1'}
-    env.pop('IN_TEST', None)
-    return subprocess.run([GENLEARN, *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd)
+from cli_runner import genlearn
 
 
 def test_kl_matches_torch_distributions():
