@@ -9,7 +9,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from .learner import ModelSpec, register_model
-from .stacked import _FlattenChecked, _positive_ints
+from .stacked import _FlattenChecked, dense_sizes, lecun_init_
 
 # %% ../nbs/14_tied.ipynb #52f4d46b
 class DenseTranspose(nn.Module):
@@ -40,14 +40,10 @@ class TiedAE(nn.Module):
                  codings:int=30, # size of the coding layer
                 ):
         super().__init__()
-        self.in_shape = tuple(_positive_ints(list(in_shape), 'in_shape'))
-        hidden = _positive_ints(hidden, 'hidden')
-        _positive_ints(codings, 'codings')
-        sizes = [int(torch.tensor(self.in_shape).prod())] + hidden + [codings]
+        sizes = dense_sizes(in_shape, hidden, codings)
+        self.in_shape = tuple(in_shape)
         dense = [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
-        for d in dense:
-            nn.init.kaiming_normal_(d.weight, nonlinearity='linear')  # LeCun normal
-            nn.init.zeros_(d.bias)
+        for d in dense: lecun_init_(d)
         self.encoder = nn.Sequential(_FlattenChecked(self.in_shape), *[m for d in dense for m in (d, nn.SELU())])
         dec = [DenseTranspose(d, nn.SELU()) for d in dense[::-1]]
         dec[-1].activation = nn.Sigmoid()
