@@ -136,3 +136,24 @@ def test_cli_evaluate_images(tmp_path):
     assert r.returncode == 2 and 'NaN or Inf' in r.stderr
     r = subprocess.run([cli, 'evaluate', '--images', str(tmp_path/'missing.npy')], capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and 'no such file' in r.stderr
+
+
+def test_feature_net_trains_once_and_caches(tmp_path, monkeypatch, capsys):
+    "Datasets other than mnist5k: trained on first use, cached atomically, a damaged cache file is retrained, not used."
+    import genlearn.metrics as gm
+    monkeypatch.setenv('GENLEARN_DATA', str(tmp_path))
+    gm._feature_net.cache_clear()
+    first = gm.feature_net('digits')
+    assert 'training the digits feature network' in capsys.readouterr().out
+    path = tmp_path/'feature_nets'/'digits.pt'
+    assert path.exists() and not list(path.parent.glob('*.part'))
+    gm._feature_net.cache_clear()
+    again = gm.feature_net('digits')  # from the cache file: same weights, no training
+    assert 'training' not in capsys.readouterr().out
+    for a, b in zip(first.state_dict().values(), again.state_dict().values()): assert torch.equal(a, b)
+    path.write_bytes(path.read_bytes()[:1000])  # a truncated file
+    gm._feature_net.cache_clear()
+    gm.feature_net('digits')
+    assert 'unusable' in capsys.readouterr().out
+    load_weights(FeatureNet(n_classes=10), path)  # rewritten whole
+    gm._feature_net.cache_clear()
