@@ -382,7 +382,7 @@ def train_vae(spec, model, data, out:Path, epochs:int, bs:int, lr:float, cbs=())
     x_train, _, x_valid, _ = data
     learn = vae_learner(model, reconstruction_dls(x_train, x_valid, bs=bs), lr=lr, cbs=cbs)
     start = time.time()
-    with learn.no_bar(), learn.no_logging(): learn.fit(epochs, lr)
+    learn.fit(epochs, lr)
     seconds = time.time() - start
     names = learn.recorder.metric_names[1:-1]  # train_loss, valid_loss, recon, kl, nelbo
     history = [dict(epoch=i + 1, **{n: float(v) for n, v in zip(names, vals)}) for i, vals in enumerate(learn.recorder.values)]
