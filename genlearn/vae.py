@@ -372,13 +372,9 @@ def _save_loss_plot(learn, path):
     learn.recorder.plot_loss(skip_start=0, ax=ax)
     save_figure(fig, path)
 
-_other_generative_trainer = TRAINERS.get('generative')
-
 def train_vae(spec, model, data, out:Path, epochs:int, bs:int, lr:float, cbs=()) -> dict:
     "Trainer for generative runs of VAEs: fit on the negative ELBO, write loss.png, samples.png and reconstructions.png, return metrics."
-    if not isinstance(model, VAE):
-        if _other_generative_trainer is None: raise CLIError(f"no trainer for generative models of type {type(model).__name__}.")
-        return _other_generative_trainer(spec, model, data, out, epochs, bs, lr, cbs)
+    if not isinstance(model, VAE): raise CLIError(f"no trainer for generative models of type {type(model).__name__}.")
     x_train, _, x_valid, _ = data
     learn = vae_learner(model, reconstruction_dls(x_train, x_valid, bs=bs), lr=lr, cbs=cbs)
     start = time.time()
