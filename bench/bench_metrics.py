@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from genlearn.data import load_images
-from genlearn.metrics import embed, feature_net, fid, kid, precision_recall
+from genlearn.metrics import embed, feature_net, fid, kid, precision, recall
 
 REPS = 5
 
@@ -23,7 +23,7 @@ def main():
         t2 = time.perf_counter()
         kid(fr, ff)
         t3 = time.perf_counter()
-        precision_recall(fr, ff)
+        precision(fr, ff); recall(fr, ff)
         t4 = time.perf_counter()
         rows.append((t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0))
     med = [statistics.median(c) for c in zip(*rows)]

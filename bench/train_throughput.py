@@ -45,9 +45,9 @@ def genlearn_fastai(x_train, x_valid, epochs, bs, lr, seed):
     "What `genlearn train stacked-ae` does: ae_learner + learn.fit, progress bar and logging off."
     set_seed(seed)
     model = build_model('stacked-ae', x_train.shape[1:])
-    learn = ae_learner(model, reconstruction_dls(x_train, x_valid, bs=bs), lr=lr)
+    learn = ae_learner(reconstruction_dls(x_train, x_valid, bs=bs), model, lr=lr)
     start = time.perf_counter()
-    with learn.no_bar(), learn.no_logging(): learn.fit(epochs, lr)
+    learn.fit_quiet(epochs, lr)
     return time.perf_counter() - start, float(learn.recorder.values[-1][1])
 
 

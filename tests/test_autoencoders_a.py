@@ -109,13 +109,13 @@ def test_conv_ae_bad_inputs():
     with pytest.raises(ValueError, match='needs image inputs of shape C×H×W'): build_model('conv-ae', (28, 28))
     with pytest.raises(ValueError, match='divisible by 16'): ConvAE((1, 8, 8), channels=[4, 8, 16, 32])
     with pytest.raises(ValueError, match='divisible by 4'): build_model('conv-ae', (1, 10, 10))
-    with pytest.raises(ValueError, match="decoder must be 'transpose' or 'upsample'"): build_model('conv-ae', (1, 28, 28), decoder='x')
+    with pytest.raises(ValueError, match="decoder must be one of 'transpose', 'upsample'"): build_model('conv-ae', (1, 28, 28), decoder='x')
     with pytest.raises(ValueError, match='expects images of shape'): ConvAE()(torch.rand(2, 1, 8, 8))
 
 
 # CLI end to end
 
-@pytest.mark.parametrize('model,extra', [('tied-ae', []), ('conv-ae', ['--decoder', 'upsample', '--channels', 8])])
+@pytest.mark.parametrize('model,extra', [('tied-ae', []), ('conv-ae', ['--decoder', 'upsample', '--channels', '8,16'])])
 def test_cli_train_then_reconstruct(model, extra, tmp_path):
     out = tmp_path/model
     r = genlearn('train', model, '--epochs', 1, '--out', out, *extra)
@@ -137,15 +137,18 @@ def test_cli_train_then_reconstruct(model, extra, tmp_path):
 # in-process (genlearn.cli.main) where a subprocess adds nothing but start-up time
 
 def test_cli_conv_ae_on_8x8_digits(tmp_path):
-    assert main(['train', 'conv-ae', '--dataset', 'digits', '--epochs', '1', '--channels', '4', '--out', str(tmp_path/'c')]) == 0
+    assert main(['train', 'conv-ae', '--dataset', 'digits', '--epochs', '1', '--channels', '4,8', '--out', str(tmp_path/'c')]) == 0
     assert json.loads((tmp_path/'c'/'config.json').read_text())['in_shape'] == [1, 8, 8]
 
 
 @pytest.mark.parametrize('args,message', [
-    (['conv-ae', '--decoder', 'bogus'], "decoder must be 'transpose' or 'upsample'"),
-    (['tied-ae', '--decoder', 'upsample'], 'has no option --decoder'),
-    (['tied-ae', '--codings', '0'], 'codings must be'),
-    (['conv-ae', '--channels', '0'], 'channels must be')])
+    (['conv-ae', '--decoder', 'bogus'], "invalid choice: 'bogus' (choose from 'transpose', 'upsample')"),
+    (['tied-ae', '--decoder', 'upsample'], "model 'tied-ae' has no option --decoder"),
+    (['tied-ae', '--codings', '0'], 'must be positive'),
+    (['conv-ae', '--channels', '16,0'], 'must be positive whole numbers separated by commas')])
 def test_cli_bad_options(args, message, tmp_path, capsys):
-    assert main(['train', *args, '--epochs', '1', '--out', str(tmp_path/'x')]) == 2
-    assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e: main(['train', *args, '--epochs', '1', '--out', str(tmp_path/'x')])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert not (tmp_path/'x').exists()

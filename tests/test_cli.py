@@ -66,12 +66,12 @@ def test_checkpoint_mismatch_gives_diff(run, tmp_path):
 
 
 @pytest.mark.parametrize('args, reason', [
-    (['train', 'no-such-model'], "unknown model 'no-such-model'"),
+    (['train', 'no-such-model'], "invalid choice: 'no-such-model'"),
     (['train', 'stacked-ae', '--dataset', 'cifar10'], "unknown dataset 'cifar10'"),
     (['train', 'stacked-ae', '--epochs', '0'], 'must be positive'),
     (['train', 'stacked-ae', '--lr', '-0.001'], 'positive finite number'),
     (['train', 'stacked-ae', '--bs', 'many'], 'must be a whole number'),
-    (['train', 'linear-ae', '--hidden', '50'], "model 'linear-ae' has no option --hidden"),
+    (['train', 'linear-ae', '--hidden', '50'], "model 'linear-ae' has no option --hidden; its own options: --codings"),
     (['reconstruct', '.', '--out', 'x.npy'], 'not a genlearn run directory'),
 ])
 def test_bad_requests_exit_nonzero_with_one_line(tmp_path, args, reason):
@@ -94,3 +94,24 @@ def test_datasets_lists_availability():
     lines = r.stdout.splitlines()
     assert any(l.startswith('mnist5k') and 'embedded' in l and '5000' in l for l in lines)
     assert any(l.startswith('fashion_mnist') for l in lines)
+
+
+def test_train_help_lists_models_with_descriptions():
+    r = genlearn('train', '--help')
+    assert r.returncode == 0
+    for name in ('stacked-ae', 'conv-ae', 'vae'): assert name in r.stdout
+    assert 'stacked autoencoder' in r.stdout and '--codings' not in r.stdout  # model options live on the model's own page
+
+
+@pytest.mark.parametrize('model,own,absent', [
+    ('stacked-ae', ['--codings CODINGS', 'size of the coding layer, ≥ 1 (default 30)', '(default 100)'], '--decoder'),
+    ('conv-ae', ['--decoder {transpose,upsample}', '(default 16,32)'], '--hidden'),
+    ('sparse-ae', ['--sparsity {l1,kl}', 'in (0, 1) (default 0.1)'], '--channels'),
+    ('vae', ['--beta BETA', '(default 512,256)'], '--channels')])
+def test_model_help_shows_common_and_own_options(model, own, absent):
+    r = genlearn('train', model, '--help')
+    assert r.returncode == 0
+    text = ' '.join(r.stdout.split())  # argparse wraps lines at the terminal width
+    assert 'options of every model' in text and '--epochs EPOCHS' in text and f'options of {model}' in text
+    for s in own: assert s in text, (s, text)
+    assert absent not in text

@@ -9,7 +9,7 @@ import torch
 from genlearn.data import load_images
 from genlearn.learner import load_weights
 from genlearn.metrics import (FEATURE_DIM, FeatureNet, class_coverage, embed, evaluate, fid, frechet_distance,
-                              inception_score, kid, precision_recall, shipped_weights_path)
+                              inception_score, kid, precision, recall, class_entropy, shipped_weights_path)
 
 rng = np.random.default_rng(0)
 
@@ -44,8 +44,8 @@ def test_fid_near_singular_covariance():
 
 
 def test_kid_same_vs_shifted():
-    same_m, same_s = kid(rng.normal(size=(1000, 16)), rng.normal(size=(1000, 16)), subset_size=500, n_subsets=50)
-    shift_m, shift_s = kid(rng.normal(size=(1000, 16)), rng.normal(.5, 1, size=(1000, 16)), subset_size=500, n_subsets=50)
+    same_m, same_s = kid(rng.normal(size=(1000, 16)), rng.normal(size=(1000, 16)), subset_size=500, n_subsets=50, std=True)
+    shift_m, shift_s = kid(rng.normal(size=(1000, 16)), rng.normal(.5, 1, size=(1000, 16)), subset_size=500, n_subsets=50, std=True)
     assert abs(same_m) < 3 * same_s + 1e-3
     assert shift_m > 0.05 and shift_m > 10 * shift_s
 
@@ -57,30 +57,30 @@ def test_kid_matches_brute_force():
     kxx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
     kyy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
     kxy = sum(k(x[i], y[j]) for i in range(m) for j in range(m)) / m ** 2
-    assert kid(x, y, subset_size=6, n_subsets=3)[0] == pytest.approx(kxx + kyy - 2 * kxy, rel=1e-9)
+    assert kid(x, y, subset_size=6, n_subsets=3) == pytest.approx(kxx + kyy - 2 * kxy, rel=1e-9)
 
 
 def test_precision_recall_known_answers():
     square = rng.uniform(size=(2000, 2))
-    pr = precision_recall(square, rng.uniform(size=(2000, 2)) * [.5, 1])  # left half: realistic, half the variety
-    assert pr['precision'] > 0.97 and 0.45 < pr['recall'] < 0.6
-    pr = precision_recall(square, rng.uniform(size=(2000, 2)))  # same distribution
-    assert pr['precision'] > 0.9 and pr['recall'] > 0.9
-    assert precision_recall(square, square + 5) == dict(precision=0.0, recall=0.0)
+    half = rng.uniform(size=(2000, 2)) * [.5, 1]  # left half: realistic, half the variety
+    assert precision(square, half) > 0.97 and 0.45 < recall(square, half) < 0.6
+    same = rng.uniform(size=(2000, 2))  # same distribution
+    assert precision(square, same) > 0.9 and recall(square, same) > 0.9
+    assert (precision(square, square + 5), recall(square, square + 5)) == (0.0, 0.0)
 
 
 def test_inception_score_bounds():
     for probs in [rng.dirichlet(np.ones(10) * a, 500) for a in (0.05, 1, 20)] + [np.eye(10)[np.arange(500) % 10]]:
-        m, s = inception_score(probs)
-        assert 1 - 1e-9 <= m <= 10 + 1e-9
-    assert inception_score(np.eye(10)[np.arange(500) % 10])[0] == pytest.approx(10)
-    assert inception_score(np.full((50, 10), .1))[0] == pytest.approx(1)
+        m, s = inception_score(probs, std=True)
+        assert 1 - 1e-9 <= m <= 10 + 1e-9 and s >= 0 and inception_score(probs) == m
+    assert inception_score(np.eye(10)[np.arange(500) % 10]) == pytest.approx(10)
+    assert inception_score(np.full((50, 10), .1)) == pytest.approx(1)
 
 
 def test_class_coverage():
-    assert class_coverage(np.eye(10)[np.arange(100) % 10])['coverage'] == 1
-    r = class_coverage(np.eye(10)[np.zeros(100, int)])
-    assert r['coverage'] == 0.1 and r['class_entropy'] == pytest.approx(0)
+    assert class_coverage(np.eye(10)[np.arange(100) % 10]) == 1
+    one_class = np.eye(10)[np.zeros(100, int)]
+    assert class_coverage(one_class) == 0.1 and class_entropy(one_class) == pytest.approx(0)
 
 
 @pytest.mark.parametrize('call,message', [
@@ -90,7 +90,8 @@ def test_class_coverage():
     (lambda: fid(rng.normal(size=(300,)), rng.normal(size=(300,))), 'N×D feature matrix'),
     (lambda: kid(rng.normal(size=(1, 4)), rng.normal(size=(5, 4))), 'at least 2 samples'),
     (lambda: inception_score(rng.normal(size=(20, 10))), 'not logits'),
-    (lambda: precision_recall(rng.normal(size=(3, 4)), rng.normal(size=(30, 4))), 'more than k=3'),
+    (lambda: precision(rng.normal(size=(3, 4)), rng.normal(size=(30, 4))), 'more than k=3'),
+    (lambda: recall(rng.normal(size=(30, 4)), rng.normal(size=(3, 4))), 'more than k=3'),
     (lambda: embed(torch.rand(10, 1, 28, 28) * 255), 'divide uint8 pixels by 255'),
     (lambda: embed(torch.rand(10, 1, 28, 28) * 2 - 1), 'signed_to_unit'),
     (lambda: embed(torch.rand(10, 3, 28, 28)), 'takes 1×28×28'),

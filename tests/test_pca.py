@@ -109,10 +109,9 @@ def test_training_on_plane_cloud_matches_pca():
     x = x - x.mean(0)
     set_seed(0)
     ae = LinearAE(3, 2)
-    learn = ae_learner(ae, reconstruction_dls(x, x[:50], bs=len(x)), lr=3e-2)
-    with learn.no_bar(), learn.no_logging():
-        learn.fit(300, 3e-2)
-        learn.fit(75, 3e-3)
+    learn = ae_learner(reconstruction_dls(x, x[:50], bs=len(x)), ae, lr=3e-2)
+    learn.fit_quiet(300, 3e-2)
+    learn.fit_quiet(75, 3e-3)
     res = compare_with_pca(ae, x)
     assert res['ratio'] <= 1.05, res
     assert res['angle'] < 5, res

@@ -46,7 +46,7 @@ def test_reparameterized_samples_have_requested_moments():
 def test_extreme_logvar_gives_finite_loss(value):
     torch.manual_seed(3)
     assert torch.isfinite(kl_std_normal(torch.randn(4, 6), torch.full((4, 6), value))).all()
-    for model in (MLPVAE((1, 8, 8), latent=3, hidden=[16]), ConvVAE((1, 8, 8), latent=3, channels=(4, 8))):
+    for model in (MLPVAE((1, 8, 8), codings=3, hidden=[16]), ConvVAE((1, 8, 8), codings=3, channels=(4, 8))):
         with torch.no_grad(): model.encoder.logvar.bias.fill_(value)
         x = torch.rand(5, 1, 8, 8)
         loss_fn = ELBOLoss(model)
@@ -60,18 +60,18 @@ def test_extreme_logvar_gives_finite_loss(value):
         assert torch.isfinite(iwae_bound(model, x, k=5)).all()
 
 
-def test_wrong_latent_size_errors():
-    model = MLPVAE((1, 8, 8), latent=4, hidden=[16])
-    with pytest.raises(ValueError, match='latent size 4'): model.sample(3, z=torch.randn(3, 5))
-    with pytest.raises(ValueError, match='latent size 4'): model.decoder(torch.randn(3, 2))
-    with pytest.raises(ValueError, match='latent size 4'): LatentExplorer(model, torch.rand(20, 1, 8, 8), n_sliders=5)
+def test_wrong_number_of_codings_errors():
+    model = MLPVAE((1, 8, 8), codings=4, hidden=[16])
+    with pytest.raises(ValueError, match='has 4 codings'): model.sample(3, z=torch.randn(3, 5))
+    with pytest.raises(ValueError, match='has 4 codings'): model.decoder(torch.randn(3, 2))
+    with pytest.raises(ValueError, match='has 4 codings'): LatentExplorer(model, torch.rand(20, 1, 8, 8), n_sliders=5)
     with pytest.raises(ValueError, match='expected 2 slider values'):
         LatentExplorer(model, torch.rand(20, 1, 8, 8), n_sliders=2).coding([1.0])
     with pytest.raises(ValueError, match='expects images of shape'): model(torch.rand(2, 1, 28, 28))
 
 
 def test_explorer_widget_builds_without_display():
-    model = MLPVAE((1, 8, 8), latent=3, hidden=[16])
+    model = MLPVAE((1, 8, 8), codings=3, hidden=[16])
     ex = LatentExplorer(model, torch.rand(30, 1, 8, 8), directions='dims', n_sliders=3)
     w = ex.widget()
     assert len(w.children) == 6
@@ -81,9 +81,9 @@ def test_explorer_widget_builds_without_display():
 def test_elbo_below_iwae_on_trained_model():
     torch.manual_seed(0)
     xt, _, xv, _ = load_images('mnist5k')
-    model = MLPVAE(latent=8, hidden=[128])
-    learn = vae_learner(model, reconstruction_dls(xt[:2000], xv, bs=64), lr=2e-3)
-    with learn.no_bar(), learn.no_logging(): learn.fit(2, 2e-3)
+    model = MLPVAE(codings=8, hidden=[128])
+    learn = vae_learner(reconstruction_dls(xt[:2000], xv, bs=64), model, lr=2e-3)
+    learn.fit_quiet(2, 2e-3)
     model.eval()
     torch.manual_seed(1)
     elbo = -negative_elbo(model, xv[:200], n_samples=10)['nelbo']
@@ -96,7 +96,7 @@ def test_elbo_below_iwae_on_trained_model():
 @pytest.fixture(scope='module')
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp('runs')/'vae'
-    r = genlearn('train', 'vae', '--epochs', 1, '--latent', 8, '--out', out)
+    r = genlearn('train', 'vae', '--epochs', 1, '--codings', 8, '--out', out)
     assert r.returncode == 0, r.stderr
     return out
 
@@ -104,8 +104,8 @@ def run(tmp_path_factory):
 def test_train_vae_writes_run(run):
     assert {'model.pt', 'config.json', 'metrics.json', 'loss.png', 'samples.png'} <= {p.name for p in run.iterdir()}
     config, m = json.loads((run/'config.json').read_text()), json.loads((run/'metrics.json').read_text())
-    assert config['kind'] == 'generative' and config['options'] == {'latent': 8, 'beta': 1.0}
-    assert 50 < m['valid_nelbo'] < 400 and m['latent'] == 8
+    assert config['kind'] == 'generative' and config['options'] == {'codings': 8, 'beta': 1.0, 'hidden': [512, 256]}
+    assert 50 < m['valid_nelbo'] < 400 and m['codings'] == 8
     for k in ['seconds', 'train_loss', 'valid_loss', 'loss', 'history']: assert k in m
     assert (run/'samples.png').read_bytes()[:4] == b'\x89PNG'
 
@@ -136,13 +136,13 @@ def test_evaluate_vae_run(run):
 
 
 def test_train_conv_vae(tmp_path):
-    r = genlearn('train', 'conv-vae', '--epochs', 1, '--latent', 4, '--beta', 2, '--out', tmp_path/'c')
+    r = genlearn('train', 'conv-vae', '--epochs', 1, '--codings', 4, '--beta', 2, '--out', tmp_path/'c')
     assert r.returncode == 0, r.stderr
-    assert json.loads((tmp_path/'c'/'config.json').read_text())['options'] == {'latent': 4, 'beta': 2.0}
+    assert json.loads((tmp_path/'c'/'config.json').read_text())['options'] == {'codings': 4, 'beta': 2.0, 'channels': [32, 64]}
     m = json.loads((tmp_path/'c'/'metrics.json').read_text())
     assert m['valid_neg_iwae_k100'] <= m['valid_nelbo_iwae_images']
 
 
 def test_train_rejects_foreign_option(tmp_path):
-    r = genlearn('train', 'vae', '--epochs', 1, '--codings', 4, '--out', tmp_path/'bad')
-    assert r.returncode == 2 and 'has no option --codings' in r.stderr
+    r = genlearn('train', 'vae', '--epochs', 1, '--channels', '4,8', '--out', tmp_path/'bad')
+    assert r.returncode == 2 and "model 'vae' has no option --channels" in r.stderr and not (tmp_path/'bad').exists()
