@@ -74,18 +74,25 @@ def codings_2d(codings, # N×K codings
     return TSNE(n_components=2, init='pca', random_state=seed, perplexity=min(30, len(z) - 1)).fit_transform(z)
 
 def plot_codings(codings, # N×K codings
-                 labels=None, # optional N class labels used for colour
+                 labels=None, # optional N integer class labels: one colour and one legend entry per class
                  method:str='auto', # see `codings_2d`
                  seed:int=42, # t-SNE random state
                  title:str=None, # plot title
                  ax=None, # matplotlib axes to draw on
                 ):
-    "Scatter `codings` in 2-D (via t-SNE when needed), coloured by `labels`; return the figure."
+    "Scatter `codings` in 2-D (via t-SNE when needed), one colour per class of `labels` with a legend; return the figure."
     xy = codings_2d(codings, method, seed)
-    if ax is None: _, ax = plt.subplots(figsize=(5, 4.5))
-    sc = ax.scatter(xy[:, 0], xy[:, 1], c=labels, cmap='tab10' if labels is not None else None, s=4)
-    if labels is not None: ax.figure.colorbar(sc, ax=ax, ticks=np.unique(np.asarray(labels)))
-    ax.set_xticks([]); ax.set_yticks([])
+    if ax is None: _, ax = plt.subplots(figsize=(5.5, 4.5))
+    if labels is None: ax.scatter(xy[:, 0], xy[:, 1], s=4)
+    else:
+        labels = np.asarray(labels)
+        for i, c in enumerate(np.unique(labels)):
+            m = labels == c
+            ax.scatter(xy[m, 0], xy[m, 1], s=4, color=plt.cm.tab10(i % 10), label=str(c))
+        ax.legend(title='class', markerscale=3, fontsize=8, title_fontsize=8, loc='center left', bbox_to_anchor=(1, 0.5), frameon=False)
+    tsne = method == 'tsne' or (method == 'auto' and np.shape(codings)[1] > 2)
+    ax.set_xlabel('t-SNE 1' if tsne else 'coding 1'); ax.set_ylabel('t-SNE 2' if tsne else 'coding 2')
+    if tsne: ax.set_xticks([]); ax.set_yticks([])
     if title: ax.set_title(title)
     return ax.figure
 
