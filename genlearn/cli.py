@@ -2,7 +2,7 @@
 
 # %% ../nbs/04_cli.ipynb #6b01fd73
 from __future__ import annotations
-import argparse, json, sys, tempfile, time
+import argparse, errno, json, math, sys, tempfile, time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -11,17 +11,18 @@ import matplotlib
 import numpy as np
 
 import genlearn
-from .core import set_seed, atomic_write, default_device
+from .core import set_seed, atomic_write, atomic_dir, default_device
 from .data import DATASETS, load_images, reconstruction_dls, dataset_status, check_dataset_name
 from .show import show_reconstructions, save_figure
-from .learner import (MODELS, get_model_spec, build_model, ae_learner, encode, reconstruct,
+from .learner import (MODELS, get_model_spec, build_model, ae_learner, encode, reconstruct, recon_loss,
                               save_weights, load_weights, import_all_modules, model_options,
                               training_callbacks)
 
 # %% auto #0
-__all__ = ['COMMANDS', 'TRAINERS', 'CLIError', 'Command', 'register_command', 'positive_int', 'positive_float',
-           'non_negative_float', 'open_unit_float', 'positive_ints', 'check_out_dir', 'write_json', 'save_array',
-           'read_config', 'load_run', 'train_autoencoder', 'train_run', 'OneLineErrorParser', 'build_parser', 'main']
+__all__ = ['COMMANDS', 'CONFIG_KEYS', 'TRAINERS', 'CLIError', 'Command', 'register_command', 'positive_int', 'positive_float',
+           'non_negative_float', 'open_unit_float', 'positive_ints', 'check_out_dir', 'check_run_dir', 'write_json',
+           'save_array', 'read_config', 'load_run', 'fit_run', 'mean_image_loss', 'train_autoencoder', 'train_run',
+           'OneLineErrorParser', 'build_parser', 'main']
 
 # %% ../nbs/04_cli.ipynb #07d3ccc0
 class CLIError(Exception):
@@ -89,9 +90,26 @@ def check_out_dir(path) -> Path:
     except OSError as e: raise CLIError(f"cannot write to output directory {path}: {e.strerror or e}") from None
     return path
 
+def check_run_dir(path) -> Path:
+    "Check that `path` can take a run: new, empty, or an earlier genlearn run (which the new one replaces); raise CLIError if not."
+    path = Path(path)
+    if path.exists() and not path.is_dir(): raise CLIError(f"--out {path} is a file; give a directory for the run.")
+    if path.is_dir() and any(path.iterdir()) and not (path/'config.json').is_file():
+        raise CLIError(f"--out {path} is a directory of other files, not a genlearn run; a run replaces its directory "
+                       "as a whole, so give a new or empty directory.")
+    check_out_dir(path.parent)
+    return path
+
+def _strict(obj):
+    "`obj` with every non-finite float replaced by None (JSON has no NaN or infinity)."
+    if isinstance(obj, float): return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict): return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)): return [_strict(v) for v in obj]
+    return obj
+
 def write_json(obj, path):
-    "Write `obj` as indented JSON to `path`, atomically."
-    with atomic_write(path, 'w') as f: json.dump(obj, f, indent=2)
+    "Write `obj` as indented strict JSON to `path`, atomically (NaN and infinities become null)."
+    with atomic_write(path, 'w') as f: json.dump(_strict(obj), f, indent=2, allow_nan=False)
 
 def save_array(arr, path):
     "Save `arr` as a .npy file at `path`, atomically."
@@ -101,12 +119,22 @@ def save_array(arr, path):
     with atomic_write(path) as f: np.save(f, np.asarray(arr))
 
 # %% ../nbs/04_cli.ipynb #0c084c05
+CONFIG_KEYS = {'model': str, 'kind': str, 'options': dict, 'in_shape': list, 'dataset': str, 'valid_pct': float, 'seed': int}
+
 def read_config(run_dir) -> dict:
-    "The `config.json` of run directory `run_dir`."
+    "The checked `config.json` of run directory `run_dir`."
     path = Path(run_dir)/'config.json'
     if not path.exists(): raise CLIError(f"{run_dir} is not a genlearn run directory (no config.json); train one with `genlearn train MODEL --out {run_dir}`.")
-    try: return json.loads(path.read_text())
-    except json.JSONDecodeError as e: raise CLIError(f"{path} is not valid JSON ({e}).") from None
+    try: config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise CLIError(f"{path} is not valid JSON ({e}).") from None
+    if not isinstance(config, dict): raise CLIError(f"{path} is damaged: it holds a JSON {type(config).__name__}, not an object; train the run again.")
+    for key, typ in CONFIG_KEYS.items():
+        if not isinstance(config.get(key), (int, float) if typ is float else typ):
+            raise CLIError(f"{path} is damaged: {key!r} is missing or not a {typ.__name__}; train the run again.")
+    kind = get_model_spec(config['model']).kind
+    if config['kind'] != kind:
+        raise CLIError(f"{path} is damaged: it says kind {config['kind']!r}, but {config['model']} is a model of kind {kind!r}; train the run again.")
+    return config
 
 def load_run(run_dir):
     "Rebuild the trained model of run directory `run_dir`; return `(model, config)`."
@@ -122,20 +150,35 @@ def _save_loss_plot(learn, path):
     learn.recorder.plot_loss(skip_start=0, ax=ax)
     save_figure(fig, path)
 
+def fit_run(learn, epochs:int, lr:float) -> tuple:
+    "Fit `learn` with fastai's progress bar; return `(seconds, history)`, one dict of losses and metrics per epoch."
+    start = time.time()
+    learn.fit(epochs, lr)
+    seconds = time.time() - start
+    names = [n for n in learn.recorder.metric_names[1:] if n != 'time']
+    history = [dict(epoch=i + 1, **{n: float(v) for n, v in zip(names, row)}) for i, row in enumerate(learn.recorder.values)]
+    if len(history) < epochs or not math.isfinite(history[-1]['train_loss']):
+        raise CLIError(f"training stopped after {len(history)} of {epochs} epochs because the loss became NaN or infinite; "
+                       "try a smaller --lr. Nothing was written.")
+    return round(seconds, 2), history
+
+def mean_image_loss(x_train, x_valid, # training and validation images
+                    loss:str, reduction:str='mean', # as in `recon_loss`
+                   ) -> float:
+    "The validation loss of always answering the mean training image: the trivial baseline a reconstruction must beat."
+    return float(recon_loss(x_train.mean(0, keepdim=True).expand_as(x_valid), x_valid, loss, reduction))
+
 def train_autoencoder(spec, model, data, out:Path, epochs:int, bs:int, lr:float, cbs=()) -> dict:
     "Train autoencoder `model` on `data` with fastai (and callbacks `cbs`), save its pictures into `out`, and return its metrics."
     x_train, _, x_valid, _ = data
     learn = ae_learner(reconstruction_dls(x_train, x_valid, bs=bs), model, loss=spec.loss, lr=lr, cbs=cbs)
-    start = time.time()
-    learn.fit(epochs, lr)
-    seconds = time.time() - start
-    history = [dict(epoch=i + 1, train_loss=float(v[0]), valid_loss=float(v[1])) for i, v in enumerate(learn.recorder.values)]
-    if len(history) < epochs: raise CLIError(f"training stopped after {len(history)} of {epochs} epochs (NaN loss?); try a smaller --lr.")
+    seconds, history = fit_run(learn, epochs, lr)
     _save_loss_plot(learn, out/'loss.png')
     n = 10
     save_figure(show_reconstructions(x_valid[:n], reconstruct(model, x_valid[:n]), n=n, scale=0.8), out/'reconstructions.png')
-    return dict(seconds=round(seconds, 2), train_loss=history[-1]['train_loss'], valid_loss=history[-1]['valid_loss'],
-                loss=spec.loss, history=history)
+    baseline = mean_image_loss(x_train, x_valid, spec.loss)
+    return dict(seconds=seconds, train_loss=history[-1]['train_loss'], valid_loss=history[-1]['valid_loss'],
+                loss=spec.loss, baseline_valid_loss=baseline, worse_than_baseline=history[-1]['valid_loss'] >= baseline, history=history)
 
 TRAINERS = {'autoencoder': train_autoencoder}
 
@@ -160,15 +203,19 @@ def train_run(model_name:str, # a registered model, see `MODELS`
     model = build_model(model_name, in_shape, **options)
     cbs = training_callbacks(model_name, **options)
     options = model_options(model_name, **options)
-    out = check_out_dir(out or Path('runs')/model_name)  # after the options are validated: no empty run directories
+    if bs > len(data[0]):
+        raise CLIError(f"--bs {bs} is more than the {len(data[0])} training images of {dataset}, so no batch could be formed; "
+                       f"use --bs {len(data[0])} or less.")
+    out = check_run_dir(out or Path('runs')/model_name)
     config = dict(model=model_name, kind=spec.kind, options=options, in_shape=list(in_shape), dataset=dataset,
                   valid_pct=valid_pct, seed=seed, epochs=epochs, bs=bs, lr=lr, genlearn_version=genlearn.__version__)
-    metrics = TRAINERS[spec.kind](spec, model, data, out, epochs, bs, lr, cbs)
-    metrics = dict(model=model_name, dataset=dataset, epochs=epochs, n_train=len(data[0]), n_valid=len(data[2]),
-                   device=str(default_device()), **metrics)
-    save_weights(model, out/'model.pt')
-    write_json(config, out/'config.json')
-    write_json(metrics, out/'metrics.json')
+    with atomic_dir(out) as staging:  # every file goes in together, or none does
+        metrics = TRAINERS[spec.kind](spec, model, data, staging, epochs, bs, lr, cbs)
+        metrics = dict(model=model_name, dataset=dataset, epochs=epochs, n_train=len(data[0]), n_valid=len(data[2]),
+                       device=str(default_device()), **metrics)
+        save_weights(model, staging/'model.pt')
+        write_json(config, staging/'config.json')
+        write_json(metrics, staging/'metrics.json')
     return metrics
 
 # %% ../nbs/04_cli.ipynb #0c95cfc3
@@ -202,6 +249,9 @@ def _train(args):
     m = train_run(args.model, dataset=args.dataset, epochs=args.epochs, bs=args.bs, lr=args.lr, seed=args.seed, out=out, **options)
     print(f"{args.model} on {args.dataset}: valid loss {m['valid_loss']:.5f} ({m['loss']}) after {m['epochs']} epochs "
           f"in {m['seconds']:.1f} s; wrote {out}/")
+    if m.get('worse_than_baseline'):
+        print(f"warning: the validation loss is no better than always answering the mean training image "
+              f"({m['baseline_valid_loss']:.5f}): the model learned nothing useful; try a smaller --lr.")
 
 def _apply_arguments(what):
     def add(p):
@@ -262,6 +312,10 @@ def _unknown_options(parser, args, extra):
                        f"(see `genlearn train {args.model} --help`).\n")
     parser.error(f"unrecognized arguments: {' '.join(extra)}")
 
+def _fail(args, message) -> int:
+    print(f"genlearn {args.command}: error: {message}", file=sys.stderr)
+    return 2
+
 def main(argv=None) -> int:
     "Run the `genlearn` command line with `argv` (default: `sys.argv[1:]`); return the exit status."
     import_all_modules()
@@ -270,7 +324,11 @@ def main(argv=None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra: _unknown_options(parser, args, extra)
     try: COMMANDS[args.command].run(args)
-    except (CLIError, ValueError, FileNotFoundError, ConnectionError) as e:
-        print(f"genlearn {args.command}: error: {e}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print(f"genlearn {args.command}: interrupted; nothing was changed.", file=sys.stderr)
+        return 130
+    except OSError as e:
+        if e.errno != errno.ENOSPC: return _fail(args, e)
+        return _fail(args, f"the disk is full ({e.strerror}{': ' + str(e.filename) if e.filename else ''}); nothing was changed.")
+    except (CLIError, ValueError) as e: return _fail(args, e)
     return 0

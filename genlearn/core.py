@@ -2,7 +2,7 @@
 
 # %% ../nbs/00_core.ipynb #b5e98d0b
 from __future__ import annotations
-import os, tempfile
+import ctypes, errno, os, shutil, tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -12,7 +12,7 @@ from fastai.torch_core import set_seed, default_device  # re-exported: every les
 
 # %% auto #0
 __all__ = ['PIXEL_RANGES', 'in_quick_mode', 'quick_size', 'as_float_tensor', 'as_images', 'unit_to_signed', 'signed_to_unit',
-           'atomic_write']
+           'atomic_write', 'exchange_paths', 'atomic_dir']
 
 # %% ../nbs/00_core.ipynb #d8e04776
 def in_quick_mode() -> bool:
@@ -55,9 +55,9 @@ def as_images(x, # images: array or tensor, N×C×H×W (or N×H×W for one chann
     if t.ndim != 4:
         raise ValueError(f"{name}: expected shape N×C×H×W (or N×H×W), got {tuple(t.shape)}; "
                          "reshape flat images with x.reshape(-1, 1, 28, 28) (for 28×28 digits).")
+    if pixel_range is not None and pixel_range not in PIXEL_RANGES:
+        raise ValueError(f"pixel_range must be one of {list(PIXEL_RANGES)} or None, got {pixel_range!r}.")
     if pixel_range is not None and t.numel():
-        if pixel_range not in PIXEL_RANGES:
-            raise ValueError(f"pixel_range must be one of {list(PIXEL_RANGES)} or None, got {pixel_range!r}.")
         lo, hi = PIXEL_RANGES[pixel_range]
         mn, mx = t.min().item(), t.max().item()
         if mn < lo - tol or mx > hi + tol:
@@ -95,4 +95,41 @@ def atomic_write(path, # final destination
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+
+# %% ../nbs/00_core.ipynb #2c4e8f31
+_RENAME_EXCHANGE = 2 # renameat2 flag: swap the two paths atomically (Linux ≥ 3.15)
+
+def exchange_paths(a, b) -> bool:
+    "Swap the existing paths `a` and `b` in one atomic step; return False where the system cannot (then nothing happened)."
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), 'renameat2', None)
+    if renameat2 is None: return False
+    at_fdcwd = -100
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0: return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP): return False
+    raise OSError(err, os.strerror(err), str(a))
+
+def _replace_dir(new:Path, dest:Path):
+    "Put directory `new` at `dest`, in one step where the system allows it, and delete what was there."
+    if not dest.exists(): return os.rename(new, dest)
+    if exchange_paths(new, dest): return shutil.rmtree(new)
+    old = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f'.{dest.name}.old-'))
+    os.replace(dest, old)
+    os.rename(new, dest)
+    shutil.rmtree(old)
+
+@contextmanager
+def atomic_dir(path, # destination directory (created or replaced)
+              ):
+    "Yield a fresh directory beside `path`; it replaces `path` as a whole if the block succeeds and is deleted if not."
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = Path(tempfile.mkdtemp(dir=path.parent, prefix=f'.{path.name}.new-'))
+    try:
+        yield new
+        os.chmod(new, 0o777 & ~_umask())  # mkdtemp makes owner-only directories
+        _replace_dir(new, path)
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
         raise

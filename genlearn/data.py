@@ -45,7 +45,7 @@ def data_dir() -> Path:
 
 def check_dataset_name(name:str):
     "Raise a ValueError listing the valid names if `name` is not a known dataset."
-    if name not in DATASETS:
+    if not isinstance(name, str) or name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}.")
 
 # %% ../nbs/02_data.ipynb #d5ff6ccb
@@ -162,20 +162,24 @@ def load_images(name:str='mnist5k', # dataset name, see `DATASETS`
                ):
     "Return `(x_train, y_train, x_valid, y_valid)`: N×1×H×W float32 pixels in [0,1] and int64 labels."
     check_dataset_name(name)
-    if not 0 < valid_pct < 1: raise ValueError(f"valid_pct must be between 0 and 1 (exclusive), got {valid_pct}.")
+    if isinstance(valid_pct, bool) or not isinstance(valid_pct, (int, float)) or not 0 < valid_pct < 1:
+        raise ValueError(f"valid_pct must be a number between 0 and 1 (exclusive), got {valid_pct!r}.")
     x, y = _all_images(name)
     tr, va = train_test_split(np.arange(len(y)), test_size=valid_pct, stratify=y.numpy(), random_state=seed)
     return x[tr], y[tr], x[va], y[va]
 
 # %% ../nbs/02_data.ipynb #b02de8e9
 def dataset_status() -> list:
-    "One dict per dataset: name, size, image shape, source, and whether it is available without a download."
+    "One dict per dataset: name, size, image shape, source, and whether it is available without a download: 'embedded', 'cached' (MD5-checked), 'cache damaged' (it is downloaded again on use) or 'download needed'."
     rows = []
     for name, info in DATASETS.items():
         if name not in REMOTE: state = 'embedded'
         else:
-            paths = [data_dir()/name/f for f in REMOTE[name]['files']]
-            state = 'cached' if all(p.exists() for p in paths) else 'download needed'
+            files = [(data_dir()/name/f, md5) for f, md5 in REMOTE[name]['files'].items()]
+            present = [p.exists() for p, _ in files]
+            if not any(present): state = 'download needed'
+            elif all(present) and all(md5sum(p) == md5 for p, md5 in files): state = 'cached'
+            else: state = 'cache damaged'
         rows.append(dict(name=name, **info, available=state))
     return rows
 

@@ -2,7 +2,7 @@
 
 # %% ../nbs/03_learner.ipynb #6895add1
 from __future__ import annotations
-import importlib, pkgutil
+import argparse, importlib, io, pkgutil
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -169,7 +169,9 @@ def reconstruct(model:nn.Module, # any model mapping inputs to same-shaped outpu
 # %% ../nbs/03_learner.ipynb #9161446f
 def save_weights(model:nn.Module, path):
     "Save `model.state_dict()` to `path` atomically."
-    with atomic_write(path) as f: torch.save(model.state_dict(), f)
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)  # serialised in memory first, so that a full disk raises a plain OSError below
+    with atomic_write(path) as f: f.write(buf.getbuffer())
 
 def state_dict_diff(expected:dict, found:dict) -> list:
     "Lines describing how the state dict `found` differs from `expected` in keys and shapes."
@@ -185,8 +187,13 @@ def load_weights(model:nn.Module, # model to load into
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"no weights file at {path}.")
     try: sd = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise ValueError(f"{path} is not a readable weights file ({e}).") from None
-    if not isinstance(sd, dict): raise ValueError(f"{path} does not hold a state dict.")
+    # torch's message suggests weights_only=False, which would run whatever code the file holds: never pass that on
+    except Exception: raise ValueError(f"{path} is not a genlearn weights file (it does not hold a plain state dict of tensors).") from None
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise ValueError(f"{path} is not a genlearn weights file (it does not hold a plain state dict of tensors).")
+    bad = [k for k, v in sd.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad: raise ValueError(f"{path} holds NaN or infinite weights ({', '.join(bad[:3])}{', …' if len(bad) > 3 else ''}); "
+                             "the training that wrote it diverged: train again, e.g. with a smaller learning rate.")
     diff = state_dict_diff(model.state_dict(), sd)
     if diff:
         raise ValueError(f"{path} does not fit {type(model).__name__}:\n  " + '\n  '.join(diff) +
@@ -201,6 +208,15 @@ class Option(NamedTuple):
     default: object # value used when the option is not given
     help: str # one line for `genlearn train MODEL --help`, stating the allowed range
     choices: tuple = None # the allowed values, if there is a fixed set
+
+    def check(self, name:str, value):
+        "`value` parsed and range-checked as the command line would (so the library refuses what the CLI refuses)."
+        text = ','.join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+        try: parsed = self.type(text)
+        except (ValueError, TypeError, argparse.ArgumentTypeError) as e: raise ValueError(f"{name}: {e}") from None
+        if self.choices and parsed not in self.choices:
+            raise ValueError(f"{name} must be one of {', '.join(map(repr, self.choices))}, got {value!r}.")
+        return parsed
 
 @dataclass
 class ModelSpec:
@@ -237,20 +253,26 @@ def get_model_spec(name:str) -> ModelSpec:
         raise ValueError(f"unknown model {name!r}; registered models: {', '.join(sorted(MODELS)) or 'none'}.")
     return MODELS[name]
 
+def _largest(options:dict) -> str:
+    "The option with the largest number in it, as `name=value`."
+    size = lambda v: max(v) if isinstance(v, (list, tuple)) and v else v if isinstance(v, (int, float)) else 0
+    k = max(options, key=lambda k: size(options[k]))
+    return f"{k}={options[k]}"
+
 def build_model(name:str, in_shape, **options) -> nn.Module:
     "Build registered model `name` for inputs of shape `in_shape`, with `options` (defaults filled in)."
-    spec = get_model_spec(name)
-    return spec.build(tuple(in_shape), **model_options(name, **options))
+    spec, options = get_model_spec(name), model_options(name, **options)
+    try: return spec.build(tuple(in_shape), **options)
+    except RuntimeError as e:
+        if 'memory' not in str(e): raise
+        raise ValueError(f"{name} with {_largest(options)} needs more memory than this machine has; choose a smaller {_largest(options).split('=')[0]}.") from None
 
 def model_options(name:str, **options) -> dict:
     "All options of registered model `name`: those given, checked, and the defaults for the rest."
     spec = get_model_spec(name)
     unknown = set(options) - set(spec.options)
     if unknown: raise ValueError(f"model {name!r} has no option(s) {sorted(unknown)}; its options: {sorted(spec.options) or 'none'}.")
-    for k, v in options.items():
-        choices = spec.options[k].choices
-        if choices and v not in choices: raise ValueError(f"{k} must be one of {', '.join(map(repr, choices))}, got {v!r}.")
-    return {k: options.get(k, o.default) for k, o in spec.options.items()}
+    return {k: o.check(k, options[k]) if k in options else o.default for k, o in spec.options.items()}
 
 def training_callbacks(name:str, **options) -> list:
     "The fastai callbacks that registered model `name` trains with, given its options."

@@ -243,6 +243,9 @@ def kid(feats_a, # N×D features of one set
     "Unbiased MMD² with a cubic polynomial kernel (Bińkowski et al. 2018), averaged over subsets; `(mean, std)` if `std`."
     a, b = _features(feats_a, 'feats_a'), _features(feats_b, 'feats_b')
     _check_pair(a, b)
+    if not isinstance(n_subsets, int) or n_subsets < 1: raise ValueError(f"n_subsets must be a positive whole number, got {n_subsets!r}.")
+    if subset_size is not None and (not isinstance(subset_size, int) or subset_size < 2):
+        raise ValueError(f"subset_size must be a whole number ≥ 2, got {subset_size!r}.")
     m = min(subset_size or max(min(1000, len(a) // 2, len(b) // 2), 2), len(a), len(b))
     if m < 2: raise ValueError(f"kid needs at least 2 samples in each set, got {len(a)} and {len(b)}.")
     rng = np.random.default_rng(seed)
@@ -286,6 +289,7 @@ def _inside(points, centres, radii, chunk=1000):
 
 def _share_inside(points, centres, k, who):
     "Fraction of `points` inside the k-NN balls of `centres`."
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1: raise ValueError(f"k must be a positive whole number, got {k!r}.")
     p, c = _features(points, 'points'), _features(centres, 'centres')
     _check_pair(p, c)
     if min(len(p), len(c)) <= k: raise ValueError(f"{who} needs more than k={k} samples in each set, got {len(c)} and {len(p)}.")
@@ -384,6 +388,7 @@ def evaluate(images, # N×C×H×W samples (or reconstructions) to score
     check_dataset_name(dataset)
     x = check_images(images, dataset, pixel_range)
     n = len(x) if n is None else n
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1: raise ValueError(f"n must be a positive whole number, got {n!r}.")
     if n > len(x): raise ValueError(f"asked for n={n} but got only {len(x)} images; pass more images or a smaller n.")
     feats, probs = embed(x[:n], dataset)
     ref_feats, _ = reference_features(dataset, n, seed)
@@ -467,16 +472,15 @@ def _run_images(args):
     if args.run:
         model, config = load_run(args.run)
         dataset = args.dataset or config['dataset']
-        if config.get('kind') == 'generative':
+        if callable(getattr(model, 'sample', None)):  # a generative model, whatever its family
             n = args.n or 1000
             with torch.no_grad(): images = torch.as_tensor(model.sample(n)).cpu()
             source = f"{n} samples of run {args.run}"
-        elif config.get('kind') == 'autoencoder':
+        else:
             x_valid = load_images(config['dataset'], config['valid_pct'], config['seed'])[2]
             if args.n and args.n > len(x_valid): raise CLIError(f"--n {args.n} is more than the {len(x_valid)} validation images.")
             images = reconstruct(model, x_valid[:args.n or len(x_valid)]).clamp(0, 1)
             source = f"reconstructions of {len(images)} validation images by run {args.run}"
-        else: raise CLIError(f"cannot evaluate runs of kind {config.get('kind')!r}.")
         return images, dataset, Path(args.out or Path(args.run)/'eval.json'), source
     path = Path(args.images)
     if not path.exists(): raise CLIError(f"no such file: {path}")
@@ -484,9 +488,18 @@ def _run_images(args):
     except Exception as e: raise CLIError(f"{path} is not a readable .npy file ({e}).") from None
     return images, args.dataset or 'mnist5k', Path(args.out or path.with_suffix('.eval.json')), f"images in {path}"
 
+def _check_result_path(out:Path, images_file=None):
+    "Refuse an `--out` that is not a .json file, that is the input array, or that is a file of a run directory other than eval.json."
+    if out.suffix != '.json': raise CLIError(f"--out must name a .json file, got {out}.")
+    if images_file is not None and out.exists() and out.resolve() == Path(images_file).resolve():
+        raise CLIError(f"--out {out} is the input file; choose another name.")
+    if (out.parent/'config.json').is_file() and out.name != 'eval.json':
+        raise CLIError(f"--out {out} would overwrite a file of the run directory {out.parent}; write the result elsewhere (or as eval.json there).")
+
 def _evaluate(args):
     if args.run and args.images: raise CLIError("give a run directory or --images FILE.npy, not both.")
     if not (args.run or args.images): raise CLIError("nothing to evaluate: give a run directory or --images FILE.npy.")
+    if args.out: _check_result_path(Path(args.out), args.images)
     images, dataset, out, source = _run_images(args)
     check_dataset_name(dataset)
     n = min(args.n, len(images)) if args.n else min(len(images), 1000 if args.run else len(images))
