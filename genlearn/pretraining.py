@@ -11,7 +11,7 @@ from torch import nn
 
 from .data import classification_dls
 from .learner import FastLearner, adam
-from .stacked import StackedAE
+from .stacked import StackedAE, lecun_init_
 
 from fastai.metrics import accuracy
 from fastai.torch_core import params
@@ -23,14 +23,16 @@ __all__ = ['EncoderClassifier', 'classifier_splitter', 'pretrained_classifier', 
 
 # %% ../nbs/13_pretraining.ipynb #537e605e
 class EncoderClassifier(nn.Module):
-    "A classifier: an encoder (`body`) that maps inputs to codings, then a dense layer (`head`) to class logits."
+    "A classifier: an encoder (`body`), then new layers (`head`: `top` if given, then a dense layer to class logits)."
     def __init__(self,
-                 encoder:nn.Module, # maps a batch of inputs to N×`codings` codings (e.g. a `StackedAE`'s encoder)
-                 codings:int, # size of the encoder's output
+                 encoder:nn.Module, # maps a batch of inputs to features (e.g. a `StackedAE`'s encoder)
+                 codings:int, # size of the features entering the output layer (after `top`, if given)
                  n_classes:int=10, # number of classes
+                 top:nn.Module|None=None, # new layers between the encoder and the output layer, trained with the head
                 ):
         super().__init__()
-        self.body, self.head = encoder, nn.Linear(codings, n_classes)
+        self.body = encoder
+        self.head = nn.Sequential(*([] if top is None else [top]), nn.Linear(codings, n_classes))
 
     def forward(self, x): return self.head(self.body(x))
 
@@ -40,12 +42,18 @@ def classifier_splitter(model:EncoderClassifier, # the classifier whose paramete
     return [params(model.body), params(model.head)]
 
 # %% ../nbs/13_pretraining.ipynb #72cbd3c1
-def pretrained_classifier(ae:nn.Module, # a trained autoencoder with an `encoder`
+def pretrained_classifier(ae:nn.Module, # a trained autoencoder with an `encoder` (a `nn.Sequential` of dense layers)
                           codings:int, # size of its codings
                           n_classes:int=10, # number of classes
+                          layers:int|None=None, # reuse only the first `layers` dense layers (None: the whole encoder)
                          ) -> EncoderClassifier:
-    "A classifier whose body is a copy of `ae.encoder`."
-    return EncoderClassifier(copy.deepcopy(ae.encoder), codings, n_classes)
+    "A classifier whose body is a copy of `ae.encoder` (or of its first `layers` dense layers; the rest re-initialised in the head)."
+    enc = copy.deepcopy(ae.encoder)
+    dense = [i for i, m in enumerate(enc) if isinstance(m, nn.Linear)]
+    if layers is None or layers == len(dense): return EncoderClassifier(enc, codings, n_classes)
+    if not 1 <= layers < len(dense):
+        raise ValueError(f"the encoder has {len(dense)} dense layers; reuse between 1 and {len(dense)}, got layers={layers}.")
+    return EncoderClassifier(enc[:dense[layers]], codings, n_classes, top=lecun_init_(enc[dense[layers]:]))
 
 def scratch_classifier(in_shape=(1, 28, 28), # shape of one input
                        hidden:int=100, # hidden layer size of the encoder
@@ -83,9 +91,11 @@ def train_classifier(model:EncoderClassifier, # classifier to train
                      steps:int=200, # optimizer steps with every layer trainable
                      frozen_steps:int=0, # optimizer steps before those, with the body frozen
                      lr:float=1e-3, # learning rate (Adam)
+                     body_lr:float|None=None, # learning rate of the body in the `steps` phase (None: `lr`), via `slice(body_lr, lr)`
                      bs:int=32, # batch size (at most half the training examples)
                     ) -> float:
     "Train `model` (body frozen for `frozen_steps` steps, then all for `steps`); return its validation accuracy."
+    if body_lr is not None and not body_lr > 0: raise ValueError(f"body_lr must be > 0 (or None for `lr`), got {body_lr}.")
     bs = max(1, min(bs, len(x_train) // 2))
     learn = classifier_learner(classification_dls(x_train, y_train, x_valid, y_valid, bs=bs), model, lr=lr)
     per_epoch = len(x_train) // bs
@@ -93,6 +103,6 @@ def train_classifier(model:EncoderClassifier, # classifier to train
         learn.freeze()
         learn.fit_quiet(math.ceil(frozen_steps / per_epoch), lr)
         learn.unfreeze()
-    if steps: learn.fit_quiet(math.ceil(steps / per_epoch), lr)
+    if steps: learn.fit_quiet(math.ceil(steps / per_epoch), lr if body_lr is None else slice(body_lr, lr))
     model.eval()
     with torch.no_grad(): return (model(x_valid).argmax(1) == torch.as_tensor(y_valid)).float().mean().item()
