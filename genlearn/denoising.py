@@ -73,9 +73,9 @@ def build_denoising_ae(in_shape, hidden=100, codings:int=30, noise:str='gaussian
     check_noise_level(noise, noise_level)
     return StackedAE(in_shape, hidden=hidden, codings=codings)
 
-register_model(ModelSpec('denoising-ae', build=build_denoising_ae, callbacks=denoising_callbacks, loss='mse', lr=3e-3, epochs=40,
-                         options={'codings': (positive_int, 30, 'size of the coding layer, ≥ 1'),
-                                  'hidden': (positive_ints, [100], 'hidden layer sizes from the input towards the codings, e.g. 300,100'),
-                                  'noise': (str, 'gaussian', 'input corruption', ('gaussian', 'dropout')),
-                                  'noise_level': (non_negative_float, 0.2, 'Gaussian noise std (≥ 0) or dropout rate (in [0, 1))')},
-                         description='stacked autoencoder trained to remove Gaussian or dropout noise from its inputs'))
+_ = register_model(ModelSpec('denoising-ae', build=build_denoising_ae, callbacks=denoising_callbacks, loss='mse', lr=3e-3, epochs=40,
+                             options={'codings': (positive_int, 30, 'size of the coding layer, ≥ 1'),
+                                      'hidden': (positive_ints, [100], 'hidden layer sizes from the input towards the codings, e.g. 300,100'),
+                                      'noise': (str, 'gaussian', 'input corruption', ('gaussian', 'dropout')),
+                                      'noise_level': (non_negative_float, 0.2, 'Gaussian noise std (≥ 0) or dropout rate (in [0, 1))')},
+                             description='stacked autoencoder trained to remove Gaussian or dropout noise from its inputs'))

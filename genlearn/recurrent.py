@@ -84,7 +84,7 @@ def build_recurrent_ae(in_shape, hidden:int=100, codings:int=30, **_) -> Recurre
     "Build a `RecurrentAE` for images of shape `in_shape` (C×H×W)."
     return RecurrentAE(in_shape, hidden=hidden, codings=codings)
 
-register_model(ModelSpec('recurrent-ae', build=build_recurrent_ae, loss='mse', lr=1e-3, epochs=30,
-                         options={'codings': (positive_int, 30, 'size of the coding layer, ≥ 1'),
-                                  'hidden': (positive_int, 100, 'units of the outer LSTMs, ≥ 1')},
-                         description='recurrent autoencoder: LSTM over image rows to a coding vector, LSTM back to rows'))
+_ = register_model(ModelSpec('recurrent-ae', build=build_recurrent_ae, loss='mse', lr=1e-3, epochs=30,
+                             options={'codings': (positive_int, 30, 'size of the coding layer, ≥ 1'),
+                                      'hidden': (positive_int, 100, 'units of the outer LSTMs, ≥ 1')},
+                             description='recurrent autoencoder: LSTM over image rows to a coding vector, LSTM back to rows'))

@@ -103,10 +103,10 @@ def build_sparse_ae(in_shape, hidden=100, codings:int=300, sparsity:str='kl', ta
     check_sparsity_options(sparsity, target, weight)
     return SparseAE(in_shape, hidden=hidden, codings=codings)
 
-register_model(ModelSpec('sparse-ae', build=build_sparse_ae, callbacks=sparse_callbacks, loss='mse', lr=3e-3, epochs=30,
-                         options={'codings': (positive_int, 300, 'size of the coding layer, ≥ 1'),
-                                  'hidden': (positive_ints, [100], 'hidden layer sizes from the input towards the codings, e.g. 300,100'),
-                                  'sparsity': (str, 'kl', 'sparsity penalty', ('l1', 'kl')),
-                                  'target': (open_unit_float, 0.1, "target mean coding activation for 'kl', in (0, 1)"),
-                                  'weight': (non_negative_float, 1e-3, 'weight of the sparsity penalty in the loss, ≥ 0')},
-                         description='autoencoder with sigmoid codings and an l1 or KL sparsity penalty on them'))
+_ = register_model(ModelSpec('sparse-ae', build=build_sparse_ae, callbacks=sparse_callbacks, loss='mse', lr=3e-3, epochs=30,
+                             options={'codings': (positive_int, 300, 'size of the coding layer, ≥ 1'),
+                                      'hidden': (positive_ints, [100], 'hidden layer sizes from the input towards the codings, e.g. 300,100'),
+                                      'sparsity': (str, 'kl', 'sparsity penalty', ('l1', 'kl')),
+                                      'target': (open_unit_float, 0.1, "target mean coding activation for 'kl', in (0, 1)"),
+                                      'weight': (non_negative_float, 1e-3, 'weight of the sparsity penalty in the loss, ≥ 0')},
+                             description='autoencoder with sigmoid codings and an l1 or KL sparsity penalty on them'))
