@@ -13,13 +13,13 @@ from fastai.callback.core import Callback
 from fastai.learner import Metric, CastToTensor
 from fastai.callback.tracker import TerminateOnNaNCallback
 
-from .core import as_float_tensor, as_images
+from .core import as_float_tensor
 from .data import load_images, reconstruction_dls
 from .show import show_images, show_reconstructions, save_figure
 from .learner import (FastLearner, adam, ModelSpec, register_model, encode, decode, reconstruct, layer_sizes,
                               check_recon_loss)
 from .cli import (Command, register_command, CLIError, load_run, TRAINERS, save_array, check_out_dir, positive_int,
-                          positive_float, positive_ints)
+                          positive_float, positive_ints, _save_loss_plot)
 
 # %% auto #0
 __all__ = ['LOGVAR_RANGE', 'LOG_2PI', 'clamp_logvar', 'reparameterize', 'kl_std_normal', 'recon_nll', 'VAEEncoder', 'VAEDecoder',
@@ -320,7 +320,9 @@ class LatentExplorer:
         return decode(self.model, self.coding(values, t)[None])[0]
 
     def static_grid(self, steps=(-2, -1, 0, 1, 2), # slider settings (standard deviations) for the first two sliders
-                    t=None) -> 'Figure': # interpolation position, or None
+                    t=None, # interpolation position, or None
+                    scale:float=0.6, # inches per image
+                   ) -> 'Figure':
         "A grid of decoded images: the first slider along columns, the second (if any) along rows."
         steps = list(steps)
         rows = steps if self.n_sliders > 1 else [0]
@@ -330,8 +332,9 @@ class LatentExplorer:
                 v = torch.zeros(self.n_sliders); v[0] = c
                 if self.n_sliders > 1: v[1] = r
                 imgs.append(self.render(v, t)); titles.append(f'{c:+g}, {r:+g}' if self.n_sliders > 1 else f'{c:+g}')
-        return show_images(torch.stack(imgs), ncols=len(steps), titles=titles, scale=0.8,
-                           suptitle=f"slider 1 (columns) × slider 2 (rows), σ units, {self.directions} directions")
+        axes = 'slider 1 along columns' + (', 2 along rows' if self.n_sliders > 1 else '')
+        return show_images(torch.stack(imgs), ncols=len(steps), titles=titles, scale=scale,
+                           suptitle=f"{self.directions} sliders (σ units):\n{axes}")
 
     def widget(self, limit:float=3.0): # slider range, ± standard deviations
         "An ipywidgets box: `n_sliders` direction sliders and an interpolation slider, redrawing the decoded image."
@@ -367,19 +370,14 @@ def _vae_callbacks(**_): return [KLWarmup(0.25)]
 
 _VAE_OPTIONS = {'codings': (positive_int, 10, 'number of coding dimensions, ≥ 1'),
                 'beta': (positive_float, 1.0, 'weight of the KL term (β-VAE), > 0; 1 is the ELBO')}
-register_model(ModelSpec('vae', build=build_vae, loss='bce', kind='generative', lr=1e-3, epochs=20, callbacks=_vae_callbacks,
-                         options={**_VAE_OPTIONS, 'hidden': (positive_ints, [512, 256], 'hidden layer sizes from the image towards the codings')},
-                         description='variational autoencoder with dense layers (Bernoulli decoder)'))
-register_model(ModelSpec('conv-vae', build=build_conv_vae, loss='bce', kind='generative', lr=2e-3, epochs=10, callbacks=_vae_callbacks,
-                         options={**_VAE_OPTIONS, 'channels': (positive_ints, [32, 64], 'feature maps of the two stride-2 convolutions')},
-                         description='convolutional variational autoencoder (Bernoulli decoder)'))
+_ = register_model(ModelSpec('vae', build=build_vae, loss='bce', kind='generative', lr=1e-3, epochs=20, callbacks=_vae_callbacks,
+                             options={**_VAE_OPTIONS, 'hidden': (positive_ints, [512, 256], 'hidden layer sizes from the image towards the codings')},
+                             description='variational autoencoder with dense layers (Bernoulli decoder)'))
+_ = register_model(ModelSpec('conv-vae', build=build_conv_vae, loss='bce', kind='generative', lr=2e-3, epochs=10, callbacks=_vae_callbacks,
+                             options={**_VAE_OPTIONS, 'channels': (positive_ints, [32, 64], 'feature maps of the two stride-2 convolutions')},
+                             description='convolutional variational autoencoder (Bernoulli decoder)'))
 
 # %% ../nbs/25_vae.ipynb #f03e2fe1
-def _save_loss_plot(learn, path):
-    fig, ax = __import__('matplotlib.pyplot').pyplot.subplots(figsize=(5, 3.5))
-    learn.recorder.plot_loss(skip_start=0, ax=ax)
-    save_figure(fig, path)
-
 def train_vae(spec, model, data, out:Path, epochs:int, bs:int, lr:float, cbs=()) -> dict:
     "Trainer for generative runs of VAEs: fit on the negative ELBO, write loss.png, samples.png and reconstructions.png, return metrics."
     if not isinstance(model, VAE): raise CLIError(f"no trainer for generative models of type {type(model).__name__}.")
@@ -430,4 +428,4 @@ def _sample(args):
         save_figure(show_images(x.clamp(0, 1), ncols=min(args.ncols, args.n), scale=0.6), out)
     print(f"wrote {args.n} samples of run {args.run}, shape {tuple(x.shape)}, to {out}")
 
-register_command(Command('sample', "draw samples from a generative run: an image grid (.png) or an array (.npy)", _sample_arguments, _sample))
+_ = register_command(Command('sample', "draw samples from a generative run: an image grid (.png) or an array (.npy)", _sample_arguments, _sample))

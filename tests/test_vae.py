@@ -7,8 +7,8 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from genlearn.data import load_images, reconstruction_dls
-from genlearn.vae import (LOGVAR_RANGE, MLPVAE, ConvVAE, ELBOLoss, LatentExplorer, iwae_bound, kl_std_normal,
-                          negative_elbo, reparameterize, vae_learner)
+from genlearn.vae import (LOGVAR_RANGE, MLPVAE, ConvVAE, ELBOLoss, KLWarmup, LatentExplorer, iwae_bound, kl_std_normal,
+                          negative_elbo, recon_nll, reparameterize, vae_learner)
 from cli_runner import genlearn
 
 
@@ -40,6 +40,29 @@ def test_reparameterized_samples_have_requested_moments():
     mu_, lv_ = mu.clone().requires_grad_(), logvar.clone().requires_grad_()
     reparameterize(mu_, lv_).sum().backward()
     assert torch.equal(mu_.grad, torch.ones_like(mu)) and torch.isfinite(lv_.grad).all()
+
+
+def test_recon_nll_matches_torch_distributions():
+    torch.manual_seed(4)
+    logits, x = torch.randn(3, 1, 4, 4), torch.rand(3, 1, 4, 4)
+    p = torch.sigmoid(logits)
+    bce = -(x * p.log() + (1 - x) * (1 - p).log()).flatten(1).sum(1)  # the Bernoulli log-likelihood of grey-level pixels
+    torch.testing.assert_close(recon_nll(logits, x, 'bce'), bce, rtol=1e-5, atol=1e-4)
+    gauss = -Normal(p, 0.2).log_prob(x).flatten(1).sum(1)
+    torch.testing.assert_close(recon_nll(logits, x, 'mse', sigma=0.2), gauss, rtol=1e-5, atol=1e-4)
+    with pytest.raises(ValueError, match='unknown loss'): recon_nll(logits, x, 'gaussian')
+
+
+def test_vae_learner_loss_and_warmup_options():
+    torch.manual_seed(5)
+    x = torch.rand(64, 1, 8, 8)
+    dls = reconstruction_dls(x[:48], x[48:], bs=16)
+    for loss in ('bce', 'mse'):
+        learn = vae_learner(dls, MLPVAE((1, 8, 8), codings=2, hidden=[16]), loss=loss)
+        assert learn.loss_func.loss == loss and math.isfinite(learn.fit_quiet(1)[1])
+    assert sum(isinstance(c, KLWarmup) for c in vae_learner(dls, MLPVAE((1, 8, 8), codings=2, hidden=[16])).cbs) == 1
+    assert not any(isinstance(c, KLWarmup) for c in vae_learner(dls, MLPVAE((1, 8, 8), codings=2, hidden=[16]), warmup=0).cbs)
+    with pytest.raises(ValueError, match='unknown loss'): vae_learner(dls, MLPVAE((1, 8, 8), codings=2, hidden=[16]), loss='l1')
 
 
 @pytest.mark.parametrize('value', [1e4, -1e4])
@@ -76,6 +99,8 @@ def test_explorer_widget_builds_without_display():
     w = ex.widget()
     assert len(w.children) == 6
     assert ex.render([0.5, 0, -1], t=0.3).shape == (1, 8, 8)
+    fig = ex.static_grid(steps=(-1, 0, 1), scale=0.5)
+    assert len(fig.axes) == 9 and fig.get_size_inches()[0] == pytest.approx(1.5)
 
 
 def test_elbo_below_iwae_on_trained_model():
