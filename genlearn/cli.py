@@ -21,8 +21,8 @@ from .learner import (MODELS, get_model_spec, build_model, ae_learner, encode, r
 # %% auto #0
 __all__ = ['COMMANDS', 'CONFIG_KEYS', 'TRAINERS', 'CLIError', 'Command', 'register_command', 'positive_int', 'positive_float',
            'non_negative_float', 'open_unit_float', 'positive_ints', 'check_out_dir', 'check_run_dir', 'write_json',
-           'save_array', 'read_config', 'load_run', 'fit_run', 'mean_image_loss', 'train_autoencoder', 'train_run',
-           'OneLineErrorParser', 'build_parser', 'main']
+           'save_array', 'read_config', 'load_run', 'save_loss_plot', 'fit_run', 'mean_image_loss', 'train_autoencoder',
+           'train_run', 'OneLineErrorParser', 'build_parser', 'main']
 
 # %% ../nbs/04_cli.ipynb #07d3ccc0
 class CLIError(Exception):
@@ -144,7 +144,8 @@ def load_run(run_dir):
     return model.eval(), config
 
 # %% ../nbs/04_cli.ipynb #719843ad
-def _save_loss_plot(learn, path):
+def save_loss_plot(learn, path):
+    "Save fastai's training and validation loss curves of `learn` as a PNG at `path`."
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(5, 3.5))
     learn.recorder.plot_loss(skip_start=0, ax=ax)
@@ -173,7 +174,7 @@ def train_autoencoder(spec, model, data, out:Path, epochs:int, bs:int, lr:float,
     x_train, _, x_valid, _ = data
     learn = ae_learner(reconstruction_dls(x_train, x_valid, bs=bs), model, loss=spec.loss, lr=lr, cbs=cbs)
     seconds, history = fit_run(learn, epochs, lr)
-    _save_loss_plot(learn, out/'loss.png')
+    save_loss_plot(learn, out/'loss.png')
     n = 10
     save_figure(show_reconstructions(x_valid[:n], reconstruct(model, x_valid[:n]), n=n, scale=0.8), out/'reconstructions.png')
     baseline = mean_image_loss(x_train, x_valid, spec.loss)

@@ -19,7 +19,7 @@ from .show import show_images, show_reconstructions, save_figure
 from .learner import (FastLearner, adam, ModelSpec, register_model, encode, decode, reconstruct, layer_sizes,
                               check_recon_loss)
 from .cli import (Command, register_command, CLIError, load_run, TRAINERS, save_array, check_out_dir, positive_int,
-                          positive_float, positive_ints, _save_loss_plot)
+                          positive_float, positive_ints, save_loss_plot, fit_run, mean_image_loss)
 
 # %% auto #0
 __all__ = ['LOGVAR_RANGE', 'LOG_2PI', 'clamp_logvar', 'reparameterize', 'kl_std_normal', 'recon_nll', 'VAEEncoder', 'VAEDecoder',
@@ -116,13 +116,25 @@ class VAE(nn.Module):
     def sample(self, n:int, # number of images
                z=None, # optional N×`codings` codings to decode instead of drawing them
                seed:int=None): # seed for drawing the codings
-        "Decode `n` codings drawn from N(0, I) (or the given `z`): N×C×H×W images in [0,1]."
+        "Decode `n` codings drawn from N(0, I) (or the given `z`): N×C×H×W images in [0,1], on the CPU."
         device = next(self.parameters()).device
         if z is None:
-            if not isinstance(n, int) or n <= 0: raise ValueError(f"n must be a positive integer, got {n!r}.")
+            if isinstance(n, bool) or not isinstance(n, int) or n <= 0: raise ValueError(f"n must be a positive integer, got {n!r}.")
+            out = self._empty_images(n)
             g = torch.Generator().manual_seed(seed) if seed is not None else None
             z = torch.randn(n, self.codings, generator=g)
-        return self.decoder(torch.as_tensor(z, dtype=torch.float32).to(device))
+        else:
+            z = as_float_tensor(z, 'z')  # refuses NaN or infinite codings
+            out = self._empty_images(len(z))
+        for i in range(0, len(z), 1024): out[i:i + 1024] = self.decoder(z[i:i + 1024].to(device)).cpu()
+        return out
+
+    def _empty_images(self, n):
+        "An uninitialised N×C×H×W tensor, or a ValueError saying that `n` images do not fit in memory."
+        try: return torch.empty(n, *self.in_shape)
+        except RuntimeError: raise ValueError(f"{n:,} samples of {'×'.join(map(str, self.in_shape))} pixels need "
+                                              f"{n * math.prod(self.in_shape) * 4 / 1e9:,.0f} GB of memory, more than "
+                                              "this machine has; ask for fewer.") from None
 
 def _check_codings(codings):
     if not isinstance(codings, int) or codings <= 0: raise ValueError(f"codings must be a positive integer, got {codings!r}.")
@@ -370,26 +382,20 @@ def _vae_callbacks(**_): return [KLWarmup(0.25)]
 
 _VAE_OPTIONS = {'codings': (positive_int, 10, 'number of coding dimensions, ≥ 1'),
                 'beta': (positive_float, 1.0, 'weight of the KL term (β-VAE), > 0; 1 is the ELBO')}
-_ = register_model(ModelSpec('vae', build=build_vae, loss='bce', kind='generative', lr=1e-3, epochs=20, callbacks=_vae_callbacks,
+_ = register_model(ModelSpec('vae', build=build_vae, loss='bce', kind='vae', lr=1e-3, epochs=20, callbacks=_vae_callbacks,
                              options={**_VAE_OPTIONS, 'hidden': (positive_ints, [512, 256], 'hidden layer sizes from the image towards the codings')},
                              description='variational autoencoder with dense layers (Bernoulli decoder)'))
-_ = register_model(ModelSpec('conv-vae', build=build_conv_vae, loss='bce', kind='generative', lr=2e-3, epochs=10, callbacks=_vae_callbacks,
+_ = register_model(ModelSpec('conv-vae', build=build_conv_vae, loss='bce', kind='vae', lr=2e-3, epochs=10, callbacks=_vae_callbacks,
                              options={**_VAE_OPTIONS, 'channels': (positive_ints, [32, 64], 'feature maps of the two stride-2 convolutions')},
                              description='convolutional variational autoencoder (Bernoulli decoder)'))
 
 # %% ../nbs/25_vae.ipynb #f03e2fe1
 def train_vae(spec, model, data, out:Path, epochs:int, bs:int, lr:float, cbs=()) -> dict:
-    "Trainer for generative runs of VAEs: fit on the negative ELBO, write loss.png, samples.png and reconstructions.png, return metrics."
-    if not isinstance(model, VAE): raise CLIError(f"no trainer for generative models of type {type(model).__name__}.")
+    "Trainer for runs of kind 'vae': fit on the negative ELBO, write loss.png, samples.png and reconstructions.png, return metrics."
     x_train, _, x_valid, _ = data
     learn = vae_learner(reconstruction_dls(x_train, x_valid, bs=bs), model, lr=lr, cbs=cbs)
-    start = time.time()
-    learn.fit(epochs, lr)
-    seconds = time.time() - start
-    names = learn.recorder.metric_names[1:-1]  # train_loss, valid_loss, recon, kl, nelbo
-    history = [dict(epoch=i + 1, **{n: float(v) for n, v in zip(names, vals)}) for i, vals in enumerate(learn.recorder.values)]
-    if len(history) < epochs: raise CLIError(f"training stopped after {len(history)} of {epochs} epochs (NaN loss?); try a smaller --lr.")
-    _save_loss_plot(learn, out/'loss.png')
+    seconds, history = fit_run(learn, epochs, lr)
+    save_loss_plot(learn, out/'loss.png')
     model.eval()
     save_figure(show_images(model.sample(64, seed=0).cpu(), ncols=8, scale=0.6), out/'samples.png')
     save_figure(show_reconstructions(x_valid[:10], reconstruct(model, x_valid[:10]), n=10, scale=0.8), out/'reconstructions.png')
@@ -398,12 +404,14 @@ def train_vae(spec, model, data, out:Path, epochs:int, bs:int, lr:float, cbs=())
     n_iwae = min(200, len(x_valid))
     neg_iwae = -iwae_bound(model, x_valid[:n_iwae], k=100).mean().item()
     ne_iwae_images = negative_elbo(model, x_valid[:n_iwae])['nelbo']
-    return dict(seconds=round(seconds, 2), train_loss=history[-1]['train_loss'], valid_loss=history[-1]['valid_loss'],
+    baseline = mean_image_loss(x_train, x_valid, 'bce', 'sum')  # independent pixels with the mean image's probabilities
+    return dict(seconds=seconds, train_loss=history[-1]['train_loss'], valid_loss=history[-1]['valid_loss'],
+                baseline_valid_loss=baseline, worse_than_baseline=ne['nelbo'] >= baseline,
                 loss=f'negative ELBO (beta={model.beta:g}), nats/image', valid_nelbo=ne['nelbo'], valid_recon=ne['recon'],
                 valid_kl=ne['kl'], valid_neg_iwae_k100=neg_iwae, valid_nelbo_iwae_images=ne_iwae_images, iwae_images=n_iwae, beta=model.beta, codings=model.codings,
                 history=history)
 
-TRAINERS['generative'] = train_vae
+TRAINERS['vae'] = train_vae
 
 # %% ../nbs/25_vae.ipynb #608f292d
 def _sample_arguments(p):
@@ -418,10 +426,9 @@ def _sample(args):
     if out.suffix not in ('.png', '.npy'): raise CLIError(f"--out must end in .png (an image grid) or .npy (an array), got {out}.")
     model, config = load_run(args.run)
     if not callable(getattr(model, 'sample', None)):
-        raise CLIError(f"run {args.run} holds a {config['model']} model (kind {config.get('kind')!r}), which cannot sample; "
+        raise CLIError(f"run {args.run} holds a {config['model']} model (kind {config['kind']!r}), which cannot sample; "
                        "use a generative run (e.g. `genlearn train vae`).")
-    torch.manual_seed(args.seed)
-    with torch.no_grad(): x = torch.as_tensor(model.sample(args.n, seed=args.seed) if isinstance(model, VAE) else model.sample(args.n)).cpu().float()
+    with torch.no_grad(): x = torch.as_tensor(model.sample(args.n, seed=args.seed)).cpu().float()
     if out.suffix == '.npy': save_array(x.numpy(), out)
     else:
         check_out_dir(out.parent)

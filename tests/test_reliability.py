@@ -83,7 +83,7 @@ def _config(run, change):
 DAMAGE = [
     (lambda run: (run/'config.json').write_text('[]'), 'holds a JSON list, not an object'),
     (lambda run: _config(run, lambda c: {k: v for k, v in c.items() if k != 'options'}), "'options' is missing"),
-    (lambda run: _config(run, lambda c: {**c, 'kind': 'generative'}), "says kind 'generative', but stacked-ae is a model of kind 'autoencoder'"),
+    (lambda run: _config(run, lambda c: {**c, 'kind': 'vae'}), "says kind 'vae', but stacked-ae is a model of kind 'autoencoder'"),
     (lambda run: (run/'model.pt').write_bytes(os.urandom(2000)), 'is not a genlearn weights file'),
     (lambda run: torch.save({'x': torch.zeros(1), 'f': print}, run/'model.pt'), 'is not a genlearn weights file'),
     (lambda run: torch.save({k: v * float('nan') for k, v in torch.load(run/'model.pt').items()}, run/'model.pt'),
@@ -113,6 +113,8 @@ LIBRARY = [
     (lambda: as_images(torch.zeros(0, 1, 8, 8), pixel_range='bogus'), 'pixel_range must be one of'),
     (lambda: build_model('stacked-ae', (1, 8, 8), codings=-3), 'codings: must be positive'),
     (lambda: build_model('vae', (1, 8, 8), beta=-1.0), 'beta: must be a positive finite number'),
+    (lambda: build_model('vae', (1, 8, 8)).sample(2, z=torch.full((2, 10), float('nan'))), 'NaN or Inf'),
+    (lambda: build_model('vae', (1, 8, 8)).sample(30_000_000_000), 'GB of memory, more than this machine has'),
 ]
 
 
@@ -213,6 +215,25 @@ def test_damaged_cache_is_not_reported_as_cached(tmp_path, monkeypatch, capsys):
     assert main(['datasets']) == 0
     line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith('mnist '))
     assert 'cache damaged' in line and 'cached ' not in line
+
+
+@pytest.fixture(scope='module')
+def vae_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp('vae')/'run'
+    assert main(['train', 'vae', '--dataset', 'digits', '--epochs', '1', '--hidden', '32', '--out', str(run)]) == 0
+    return run
+
+
+def test_vae_run_records_its_baseline(vae_run):
+    "The baseline is the mean image as independent Bernoulli pixels; one epoch of a tiny VAE on the 8×8 digits does not beat it yet."
+    m = json.loads((vae_run/'metrics.json').read_text())
+    assert 0 < m['baseline_valid_loss'] < 100 and m['worse_than_baseline'] == (m['valid_nelbo'] >= m['baseline_valid_loss'])
+
+
+def test_sample_too_many_is_refused(vae_run, tmp_path, capsys):
+    got, err = status_and_error(['sample', vae_run, '--n', '30000000000', '--out', tmp_path/'x.npy'], capsys)
+    assert got == 2 and 'GB of memory, more than this machine has' in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path/'x.npy').exists()
 
 
 def test_same_seed_gives_identical_runs(tmp_path):

@@ -129,7 +129,7 @@ def run(tmp_path_factory):
 def test_train_vae_writes_run(run):
     assert {'model.pt', 'config.json', 'metrics.json', 'loss.png', 'samples.png'} <= {p.name for p in run.iterdir()}
     config, m = json.loads((run/'config.json').read_text()), json.loads((run/'metrics.json').read_text())
-    assert config['kind'] == 'generative' and config['options'] == {'codings': 8, 'beta': 1.0, 'hidden': [512, 256]}
+    assert config['kind'] == 'vae' and config['options'] == {'codings': 8, 'beta': 1.0, 'hidden': [512, 256]}
     assert 50 < m['valid_nelbo'] < 400 and m['codings'] == 8
     for k in ['seconds', 'train_loss', 'valid_loss', 'loss', 'history']: assert k in m
     assert (run/'samples.png').read_bytes()[:4] == b'\x89PNG'
