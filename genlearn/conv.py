@@ -64,7 +64,11 @@ class ConvAE(nn.Module):
         return self.decoder(self.encoder(x))
 
 # %% ../nbs/16_conv.ipynb #704aa3d7
-def build_conv_ae(in_shape, channels=(16, 32), codings:int=30, decoder:str='transpose') -> ConvAE:
+def build_conv_ae(in_shape, # shape of one image, C×H×W
+                  channels=(16, 32), # feature maps of each conv + pooling stage
+                  codings:int=30, # size of the coding vector
+                  decoder:str='transpose', # 'transpose' or 'upsample'
+                 ) -> ConvAE:
     "Build a `ConvAE` with one conv + pooling stage per entry of `channels`."
     return ConvAE(in_shape, channels=channels, codings=codings, decoder=decoder)
 

@@ -7,7 +7,7 @@ from torch import nn
 
 from .learner import ae_learner, encode
 from .data import reconstruction_dls
-from .stacked import StackedAE
+from .stacked import StackedAE, lecun_init_
 
 # %% auto #0
 __all__ = ['ShallowAE', 'stack_autoencoders', 'train_greedy']
@@ -23,10 +23,7 @@ class ShallowAE(nn.Module):
         super().__init__()
         self.encoder = nn.Sequential(nn.Linear(n_in, codings), nn.SELU())
         self.decoder = nn.Sequential(nn.Linear(codings, n_in), out_act or nn.SELU())
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.kaiming_normal_(m.weight, nonlinearity='linear')  # LeCun normal
-                nn.init.zeros_(m.bias)
+        lecun_init_(self)
 
     def forward(self, x): return self.decoder(self.encoder(x))
 

@@ -54,7 +54,10 @@ class TiedAE(nn.Module):
     def forward(self, x): return self.decoder(self.encoder(x))
 
 # %% ../nbs/14_tied.ipynb #c9eeee3c
-def build_tied_ae(in_shape, hidden=100, codings:int=30) -> TiedAE:
+def build_tied_ae(in_shape, # shape of one input
+                  hidden=100, # hidden layer sizes from the input towards the codings (mirrored in the decoder)
+                  codings:int=30, # size of the coding layer
+                 ) -> TiedAE:
     "Build a `TiedAE` with hidden layers of `hidden` units on each side of `codings` codings."
     return TiedAE(in_shape, hidden=hidden, codings=codings)
 

@@ -104,6 +104,23 @@ def test_conv_ae_shapes_8(decoder):
     assert m3(x).shape == (3, 1, 8, 8)
 
 
+@pytest.mark.parametrize('decoder', ['transpose', 'upsample'])
+def test_conv_ae_lecun_init_keeps_selu_activations_near_unit_std(decoder):
+    torch.manual_seed(0)
+    m, h, stds = ConvAE(decoder=decoder), torch.randn(128, 1, 28, 28), []
+    with torch.no_grad():
+        for layer in [*m.encoder, *m.decoder]:
+            h = layer(h)
+            if isinstance(layer, nn.SELU): stds.append(h.std().item())
+    assert len(stds) == 5 and all(0.8 < s < 1.4 for s in stds), stds
+    for layer in m.modules():  # every dense and (transposed) conv layer: zero bias, weight variance 1/fan-in
+        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            assert layer.bias.abs().max() == 0
+    t = m.decoder[3] if decoder == 'transpose' else m.decoder[4]
+    fan = 32 * 9 / 4 if decoder == 'transpose' else 32 * 9
+    assert t.weight.std().item() == pytest.approx(fan ** -0.5, rel=0.05)
+
+
 def test_conv_ae_bad_inputs():
     with pytest.raises(ValueError, match='needs image inputs of shape C×H×W'): build_model('conv-ae', (784,))
     with pytest.raises(ValueError, match='needs image inputs of shape C×H×W'): build_model('conv-ae', (28, 28))
