@@ -26,7 +26,7 @@ from .learner import FastLearner, adam, save_weights, load_weights, reconstruct
 from .cli import Command, register_command, CLIError, load_run, write_json, positive_int
 
 # %% auto #0
-__all__ = ['FEATURE_DIM', 'FEATURE_NET_EPOCHS', 'METRIC_ROWS', 'FeatureNet', 'RandomDegrade', 'train_feature_net',
+__all__ = ['FEATURE_DIM', 'FEATURE_NET_EPOCHS', 'FEATURE_NETS', 'METRIC_ROWS', 'FeatureNet', 'RandomDegrade', 'train_feature_net',
            'shipped_weights_path', 'feature_net', 'check_images', 'embed', 'frechet_distance', 'fid', 'kid',
            'inception_score', 'precision', 'recall', 'class_coverage', 'class_entropy', 'reference_features',
            'score_features', 'real_floor', 'evaluate', 'metrics_table', 'FIDCallback']
@@ -107,42 +107,56 @@ def train_feature_net(dataset:str='mnist5k', # dataset name, see `genlearn.data.
     return net
 
 # %% ../nbs/05_metrics.ipynb #854c50e8
-def shipped_weights_path() -> Path:
-    "Where the package's mnist5k feature-network weights live."
-    return Path(genlearn.__file__).parent/'assets'/'feature_net_mnist5k.pt'
+FEATURE_NETS = {'clean': 'trained with shifts only; its features see blur and noise: FID, KID, precision, recall',
+                'robust': 'trained with blur, fading and noise too; its class predictions survive them: IS, class coverage, class entropy'}
+
+def _check_net(net, # a key of `FEATURE_NETS`, or None where that is allowed
+              allow_none:bool=False): # whether None (each metric with its own network) is allowed
+    "Check the name of a feature network and return it."
+    if net in FEATURE_NETS or (allow_none and net is None): return net
+    choices = ', '.join(f"'{k}' ({v})" for k, v in FEATURE_NETS.items())
+    raise ValueError(f"net must be one of {choices}{', or None (each metric with its own network)' if allow_none else ''}; got {net!r}.")
+
+def shipped_weights_path(net:str='robust', # 'robust' or 'clean'
+                        ) -> Path:
+    "Where the package's mnist5k weights of feature network `net` live."
+    return Path(genlearn.__file__).parent/'assets'/f"feature_net_{'clean_' if _check_net(net) == 'clean' else ''}mnist5k.pt"
 
 def _n_classes_channels(dataset):
     x_train, y_train, _, _ = load_images(dataset)
     return int(y_train.max()) + 1, x_train.shape[1]
 
 @lru_cache(maxsize=None)
-def _feature_net(dataset):
+def _feature_net(dataset, which):
     check_dataset_name(dataset)
     n_classes, channels = _n_classes_channels(dataset)
     net = FeatureNet(n_classes=n_classes, in_channels=channels)
+    train_call = f"train_feature_net('{dataset}'{', degrade=False' if which == 'clean' else ''})"
     if dataset == 'mnist5k':
-        try: load_weights(net, shipped_weights_path())
+        path = shipped_weights_path(which)
+        try: load_weights(net, path)
         except (ValueError, FileNotFoundError) as e:
-            raise ValueError(f"the packaged feature network is missing or damaged ({e}); reinstall genlearn, or recreate "
-                             f"the file with save_weights(train_feature_net('mnist5k'), '{shipped_weights_path()}').") from None
+            raise ValueError(f"the packaged {which} feature network is missing or damaged ({e}); reinstall genlearn, or recreate "
+                             f"the file with save_weights({train_call}, '{path}').") from None
     else:
-        path = data_dir()/'feature_nets'/f'{dataset}.pt'
+        path = data_dir()/'feature_nets'/f"{dataset}{'_clean' if which == 'clean' else ''}.pt"
         loaded = False
         if path.exists():
             try: load_weights(net, path); loaded = True
             except ValueError as e: print(f"cached feature network unusable ({e}); training it again.")
         if not loaded:
-            print(f"training the {dataset} feature network (once; cached in {path})")
-            net = train_feature_net(dataset)
+            print(f"training the {which} {dataset} feature network (once; cached in {path})")
+            net = train_feature_net(dataset, degrade=which == 'robust')
             save_weights(net, path)
     for p in net.parameters(): p.requires_grad_(False)
     return net.eval()
 
 def feature_net(dataset:str='mnist5k', # dataset name, see `genlearn.data.DATASETS`
                 device=None, # device; default: fastai's `default_device()`
+                net:str='robust', # which network: 'robust' (class predictions) or 'clean' (features), see `FEATURE_NETS`
                ) -> FeatureNet:
-    "The trained feature network of `dataset`, in eval mode with frozen weights."
-    return _feature_net(dataset).to(device or default_device())
+    "The trained feature network `net` of `dataset`, in eval mode with frozen weights."
+    return _feature_net(dataset, _check_net(net)).to(device or default_device())
 
 # %% ../nbs/05_metrics.ipynb #d6119b65
 def check_images(images, # N×C×H×W (or N×H×W) images
@@ -165,13 +179,16 @@ def check_images(images, # N×C×H×W (or N×H×W) images
 
 @torch.no_grad()
 def embed(images, # N×C×H×W images, see `check_images`
-          dataset:str='mnist5k', # whose feature network to use
+          dataset:str='mnist5k', # whose feature networks to use
           pixel_range:str='unit', # 'unit' or 'signed'
           bs:int=500, # batch size
+          net:str=None, # None: features from the clean network, probabilities from the robust one; or 'clean' or 'robust' for both
          ):
     "Features (N×128) and class probabilities (N×classes) of `images`, as float64 NumPy arrays."
     x = check_images(images, dataset, pixel_range)
-    net = feature_net(dataset)
+    if _check_net(net, allow_none=True) is None:
+        return embed(x, dataset, bs=bs, net='clean')[0], embed(x, dataset, bs=bs, net='robust')[1]
+    net = feature_net(dataset, net=net)
     device = next(net.parameters()).device
     feats, probs = [], []
     for i in range(0, len(x), bs):
@@ -332,12 +349,16 @@ def class_entropy(probs, # N×C class probabilities of the samples
 
 # %% ../nbs/05_metrics.ipynb #003a25a5
 @lru_cache(maxsize=None)
-def _real_features(dataset):
+def _real_features(dataset, net):
+    "Features and probabilities of the training and of the validation images (net=None: as `embed` gives them by default)."
+    if net is None:
+        clean, robust = _real_features(dataset, 'clean'), _real_features(dataset, 'robust')
+        return tuple((c[0], r[1]) for c, r in zip(clean, robust))
     x_train, _, x_valid, _ = load_images(dataset)
-    return embed(x_train, dataset), embed(x_valid, dataset)
+    return embed(x_train, dataset, net=net), embed(x_valid, dataset, net=net)
 
-def _reference_and_held_out(dataset, n, seed):
-    (ft, pt), (fv, pv) = _real_features(dataset)
+def _reference_and_held_out(dataset, n, seed, net=None):
+    (ft, pt), (fv, pv) = _real_features(dataset, _check_net(net, allow_none=True))
     n_train, n_valid = len(ft), len(fv)
     if n > n_train: raise ValueError(f"n={n} is more than the {n_train} training images of {dataset}; use n ≤ {n_train}.")
     perm = np.random.default_rng(seed).permutation(n_train)
@@ -348,9 +369,10 @@ def _reference_and_held_out(dataset, n, seed):
 
 def reference_features(dataset:str='mnist5k', # dataset name
                        n:int=1000, # number of training images
-                       seed:int=0): # seed of the draw
+                       seed:int=0, # seed of the draw
+                       net:str=None): # feature networks, as in `embed`: None, 'clean' or 'robust'
     "Features and probabilities of `n` training images of `dataset` (the reference set `evaluate` uses)."
-    return _reference_and_held_out(dataset, n, seed)[0]
+    return _reference_and_held_out(dataset, n, seed, net)[0]
 
 def score_features(feats, probs, # features and probabilities of the samples
                    ref_feats, # features of the real reference set
@@ -367,13 +389,14 @@ def score_features(feats, probs, # features and probabilities of the samples
 def real_floor(dataset:str='mnist5k', # dataset name
                n:int=1000, # sample size, as in the evaluation it accompanies
                seed:int=0, # seed of the draws
-               k:int=3): # neighbour for precision/recall
+               k:int=3, # neighbour for precision/recall
+               net:str=None): # feature networks, as in `embed`: None, 'clean' or 'robust'
     "The metrics of `n` real held-out images against `n` real training images: the best reachable with `n` samples."
     check_dataset_name(dataset)
-    (rf, _), (hf, hp), from_train = _reference_and_held_out(dataset, n, seed)
+    (rf, _), (hf, hp), from_train = _reference_and_held_out(dataset, n, seed, net)
     if len(hf) < n:
         raise ValueError(f"{dataset} has too few images for a floor at n={n}; the largest possible n is "
-                         f"{(len(_real_features(dataset)[0][0]) + len(_real_features(dataset)[1][0])) // 2}.")
+                         f"{sum(len(x) for x in load_images(dataset)[::2]) // 2}.")
     return dict(score_features(hf, hp, rf, k=k), n_held_out_from_train=from_train)
 
 def evaluate(images, # N×C×H×W samples (or reconstructions) to score
@@ -383,17 +406,19 @@ def evaluate(images, # N×C×H×W samples (or reconstructions) to score
              floor:bool=True, # also compute `real_floor` at the same n
              seed:int=0, # seed for drawing the reference set
              k:int=3, # neighbour for precision/recall
+             net:str=None, # feature networks, as in `embed`: None (each metric with its own), 'clean' or 'robust'
             ) -> dict:
     "Score `images` against the real images of `dataset` with every metric, next to the real-vs-real floor."
     check_dataset_name(dataset)
+    _check_net(net, allow_none=True)
     x = check_images(images, dataset, pixel_range)
     n = len(x) if n is None else n
     if isinstance(n, bool) or not isinstance(n, int) or n < 1: raise ValueError(f"n must be a positive whole number, got {n!r}.")
     if n > len(x): raise ValueError(f"asked for n={n} but got only {len(x)} images; pass more images or a smaller n.")
-    feats, probs = embed(x[:n], dataset)
-    ref_feats, _ = reference_features(dataset, n, seed)
-    out = dict(dataset=dataset, **score_features(feats, probs, ref_feats, k=k))
-    if floor: out['floor'] = real_floor(dataset, n, seed, k)
+    feats, probs = embed(x[:n], dataset, net=net)
+    ref_feats, _ = reference_features(dataset, n, seed, net)
+    out = dict(dataset=dataset, features_net=net or 'clean', classes_net=net or 'robust', **score_features(feats, probs, ref_feats, k=k))
+    if floor: out['floor'] = real_floor(dataset, n, seed, k, net)
     return out
 
 # %% ../nbs/05_metrics.ipynb #3d7ced64
@@ -431,7 +456,7 @@ class FIDCallback(Callback):
         self._in_fit = False
 
     def before_fit(self):
-        self.ref_feats = reference_features(self.dataset, self.n, self.seed)[0]
+        self.ref_feats = reference_features(self.dataset, self.n, self.seed, net='clean')[0]
         self.value_metrics = [ValueMetric(lambda: self.last_fid, 'fid'), ValueMetric(lambda: self.last_kid, 'kid')]
         self.learn.metrics = list(self.learn.metrics) + self.value_metrics
         self._in_fit = True
@@ -449,7 +474,7 @@ class FIDCallback(Callback):
         if not self._in_fit: return
         self.last_fid = self.last_kid = float('nan')
         if (self.epoch + 1) % self.every and self.epoch + 1 != self.n_epoch: return
-        feats, _ = embed(self._sample(), self.dataset, self.pixel_range)
+        feats, _ = embed(self._sample(), self.dataset, self.pixel_range, net='clean')
         self.last_fid = fid(self.ref_feats, feats)
         self.last_kid = kid(self.ref_feats, feats, n_subsets=20)
 
@@ -507,7 +532,8 @@ def _evaluate(args):
     try: result = evaluate(images, dataset=dataset, n=n, pixel_range=args.pixel_range)
     except ValueError as e: raise CLIError(str(e)) from None
     result['source'] = source
-    print(f"{source}, scored against {dataset} with its feature network:")
+    print(f"{source}, scored against {dataset} (FID, KID, precision, recall: clean feature network; IS, class coverage, "
+          "class entropy: robust one):")
     print(metrics_table(result))
     write_json(result, out)
     print(f"wrote {out}")

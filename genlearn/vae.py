@@ -420,6 +420,17 @@ def _sample_arguments(p):
     p.add_argument('--out', required=True, help='.png for an image grid, or .npy for an N×C×H×W float32 array in [0,1]')
     p.add_argument('--seed', type=int, default=0, help='random seed (default 0)')
     p.add_argument('--ncols', type=positive_int, default=8, help='images per row of the grid (default 8)')
+    p.add_argument('--label', type=int, help='class to draw, for a conditional model (e.g. `genlearn train cgan`); default: every class in turn')
+
+def _sample_kwargs(model, config, args) -> dict:
+    "Keyword arguments for `model.sample`: `label` only when one is asked for, and only for a conditional model."
+    if args.label is None: return {}
+    n_classes = getattr(model, 'n_classes', None)
+    if not n_classes:
+        raise CLIError(f"run {args.run} holds a {config['model']} model, which is not conditional, so it cannot draw a given class; "
+                       "drop --label, or train a conditional model (`genlearn train cgan`).")
+    if not 0 <= args.label < n_classes: raise CLIError(f"--label must be a class from 0 to {n_classes - 1}, got {args.label}.")
+    return dict(label=args.label)
 
 def _sample(args):
     out = Path(args.out)
@@ -428,7 +439,8 @@ def _sample(args):
     if not callable(getattr(model, 'sample', None)):
         raise CLIError(f"run {args.run} holds a {config['model']} model (kind {config['kind']!r}), which cannot sample; "
                        "use a generative run (e.g. `genlearn train vae`).")
-    with torch.no_grad(): x = torch.as_tensor(model.sample(args.n, seed=args.seed)).cpu().float()
+    kwargs = _sample_kwargs(model, config, args)
+    with torch.no_grad(): x = torch.as_tensor(model.sample(args.n, seed=args.seed, **kwargs)).cpu().float()
     if out.suffix == '.npy': save_array(x.numpy(), out)
     else:
         check_out_dir(out.parent)

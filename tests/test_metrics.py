@@ -8,8 +8,9 @@ import torch
 
 from genlearn.data import load_images
 from genlearn.learner import load_weights
-from genlearn.metrics import (FEATURE_DIM, FeatureNet, class_coverage, embed, evaluate, fid, frechet_distance,
-                              inception_score, kid, precision, recall, class_entropy, shipped_weights_path)
+from genlearn.metrics import (FEATURE_DIM, FEATURE_NETS, FeatureNet, FIDCallback, class_coverage, embed, evaluate, fid,
+                              frechet_distance, inception_score, kid, precision, recall, class_entropy, real_floor,
+                              reference_features, score_features, shipped_weights_path, _blur)
 
 rng = np.random.default_rng(0)
 
@@ -99,6 +100,9 @@ def test_class_coverage():
     (lambda: embed(torch.full((4, 1, 28, 28), float('inf'))), 'NaN or Inf'),
     (lambda: evaluate(torch.rand(100, 1, 28, 28)), 'use at least 129'),
     (lambda: evaluate(torch.rand(200, 1, 28, 28), dataset='cifar'), 'unknown dataset'),
+    (lambda: embed(torch.rand(4, 1, 28, 28), net='sharp'), "net must be one of 'clean'"),
+    (lambda: evaluate(torch.rand(200, 1, 28, 28), net='clear'), "net must be one of 'clean'"),
+    (lambda: real_floor('mnist5k', 200, net='Clean'), "net must be one of 'clean'"),
 ])
 def test_errors(call, message):
     with pytest.raises(ValueError, match=message): call()
@@ -109,16 +113,66 @@ def test_signed_images_converted():
     np.testing.assert_allclose(embed(x * 2 - 1, pixel_range='signed')[0], embed(x)[0], atol=1e-5)
 
 
-def test_shipped_feature_net_accuracy():
-    path = shipped_weights_path()
+@pytest.mark.parametrize('which', ['robust', 'clean'])
+def test_shipped_feature_net_accuracy(which):
+    "Both shipped networks are small plain state dicts (weights_only) and classify mnist5k's validation split well."
+    path = shipped_weights_path(which)
     assert path.stat().st_size < 1_000_000
     sd = torch.load(path, map_location='cpu', weights_only=True)
     net = load_weights(FeatureNet(), path).eval()
     assert set(sd) == set(net.state_dict())
     _, _, x_valid, y_valid = load_images('mnist5k')
     with torch.no_grad(): acc = (net(x_valid).argmax(1) == y_valid).float().mean().item()
-    assert acc >= 0.97, acc
-    assert embed(x_valid[:4])[0].shape == (4, FEATURE_DIM)
+    assert acc >= 0.98, acc  # shipped: robust 98.3%, clean 98.3%
+    assert embed(x_valid[:4], net=which)[0].shape == (4, FEATURE_DIM)
+    assert shipped_weights_path() == shipped_weights_path('robust') != shipped_weights_path('clean')
+
+
+def _blur_ratios(n=1000, sigma=1.0):
+    "FID of σ-blurred held-out digits over the real floor at n, for each network."
+    _, _, x_valid, _ = load_images('mnist5k')
+    out = {}
+    for which in FEATURE_NETS:
+        ref = reference_features('mnist5k', n, net=which)[0]
+        floor = real_floor('mnist5k', n, net=which)['fid']
+        out[which] = fid(ref, embed(_blur(x_valid[:n], sigma), net=which)[0]) / floor
+    return out
+
+
+def test_clean_network_sees_blur():
+    "Issue 10's target: σ = 1 blurred real digits score FID ≥ 10× the real floor at n = 1000 with the clean network."
+    ratio = _blur_ratios()
+    assert ratio['clean'] >= 10, ratio
+    assert ratio['robust'] < ratio['clean'] / 5, ratio  # the robust network barely sees it (5.1× vs 109× when shipped)
+
+
+def test_evaluate_uses_each_network_for_its_metrics():
+    "Default: FID/KID/precision/recall on clean features, IS/coverage/entropy on robust probabilities; net= overrides both."
+    _, _, x_valid, _ = load_images('mnist5k')
+    x, n = _blur(x_valid[:300], 1.0), 300
+    res = evaluate(x, floor=False)
+    assert (res['features_net'], res['classes_net']) == ('clean', 'robust')
+    expect = score_features(embed(x, net='clean')[0], embed(x, net='robust')[1], reference_features('mnist5k', n, net='clean')[0])
+    for key in ('fid', 'kid', 'precision', 'recall', 'inception_score', 'coverage', 'class_entropy'):
+        assert res[key] == pytest.approx(expect[key], rel=1e-9, abs=1e-12), key
+    robust = evaluate(x, floor=False, net='robust')
+    assert (robust['features_net'], robust['classes_net']) == ('robust', 'robust')
+    assert robust['fid'] == pytest.approx(fid(reference_features('mnist5k', n, net='robust')[0], embed(x, net='robust')[0]))
+    assert res['fid'] > 5 * robust['fid']  # the clean network sees the blur
+    assert robust['coverage'] == res['coverage'] == 1.0
+    f, p = embed(x[:5])  # embed's default pairs the same way
+    np.testing.assert_array_equal(f, embed(x[:5], net='clean')[0]); np.testing.assert_array_equal(p, embed(x[:5], net='robust')[1])
+    floor = real_floor('mnist5k', n)
+    assert floor['fid'] == pytest.approx(real_floor('mnist5k', n, net='clean')['fid'])
+    assert floor['coverage'] == real_floor('mnist5k', n, net='robust')['coverage']
+
+
+def test_fid_callback_uses_clean_features():
+    from types import SimpleNamespace
+    cb = FIDCallback(n=200)
+    cb.learn = SimpleNamespace(metrics=[])
+    cb.before_fit()
+    np.testing.assert_array_equal(cb.ref_feats, reference_features('mnist5k', 200, net='clean')[0])
 
 
 def test_cli_evaluate_images(tmp_path):
@@ -145,7 +199,7 @@ def test_feature_net_trains_once_and_caches(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv('GENLEARN_DATA', str(tmp_path))
     gm._feature_net.cache_clear()
     first = gm.feature_net('digits')
-    assert 'training the digits feature network' in capsys.readouterr().out
+    assert 'training the robust digits feature network' in capsys.readouterr().out
     path = tmp_path/'feature_nets'/'digits.pt'
     assert path.exists() and not list(path.parent.glob('*.part'))
     gm._feature_net.cache_clear()
@@ -157,4 +211,8 @@ def test_feature_net_trains_once_and_caches(tmp_path, monkeypatch, capsys):
     gm.feature_net('digits')
     assert 'unusable' in capsys.readouterr().out
     load_weights(FeatureNet(n_classes=10), path)  # rewritten whole
+    clean = gm.feature_net('digits', net='clean')  # the clean network has its own file
+    assert 'training the clean digits feature network' in capsys.readouterr().out
+    assert (tmp_path/'feature_nets'/'digits_clean.pt').exists()
+    assert any(not torch.equal(a, b) for a, b in zip(first.state_dict().values(), clean.state_dict().values()))
     gm._feature_net.cache_clear()
