@@ -18,56 +18,41 @@ from .learner import FastLearner, ModelSpec, register_model, layer_sizes, adam
 from .cli import positive_int, positive_ints
 from .metrics import embed, FeatureNet, RandomDegrade, FEATURE_NET_EPOCHS
 from .gan import GAN
+from .dcgan import dcgan_generator, dcgan_critic
 
 # %% auto #0
 __all__ = ['ConditionalGenerator', 'ConditionalCritic', 'conditional_samples', 'label_accuracy', 'LabelAccuracy', 'show_by_class',
            'classification_accuracy_score', 'build_cgan']
 
 # %% ../nbs/32_cgan.ipynb #c0a1e007
-def _check_divisible(shape, stages:int, name:str):
-    "Height and width of `shape` (C×H×W) must halve exactly `stages` times."
-    f = 2 ** stages
-    if shape[1] % f or shape[2] % f:
-        raise ValueError(f"{name} {tuple(shape)}: height and width must be divisible by {f} ({stages} stages of stride 2, one per "
-                         f"entry of channels); use fewer channels or images of another size.")
-    return shape[1] // f, shape[2] // f
-
 class ConditionalGenerator(nn.Module):
-    "(noise, label) → image: the one-hot label joins the noise; a dense layer makes small feature maps, transposed convolutions double them."
+    "(noise, label) → image: the one-hot label joins the noise at the input of a DCGAN generator (lesson 31)."
     def __init__(self, noise_size:int=30, # size of the noise vector
                  n_classes:int=10, # number of classes
                  channels=(64, 32), # channels per stage, from the smallest feature maps; each stage doubles height and width
                  out_shape=(1, 28, 28), # shape of one image (C×H×W); H and W divisible by 2 ** len(channels)
+                 kernel:int=4, # kernel size of the transposed convolutions (4: exact doubling, cheaper than lesson 31's 5)
                 ):
         super().__init__()
-        ch = layer_sizes(channels, 'channels')
-        h, w = _check_divisible(out_shape, len(ch), 'out_shape')
         self.n_classes = n_classes
-        self.project = nn.Sequential(nn.Linear(noise_size + n_classes, ch[0] * h * w, bias=False), nn.BatchNorm1d(ch[0] * h * w),
-                                     nn.ReLU(), nn.Unflatten(1, (ch[0], h, w)))
-        ups = [m for a, b in zip(ch[:-1], ch[1:]) for m in (nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU())]
-        self.upsample = nn.Sequential(*ups, nn.ConvTranspose2d(ch[-1], out_shape[0], 4, 2, 1), nn.Tanh())
+        self.net = dcgan_generator(noise_size + n_classes, channels, out_shape, kernel=kernel)
 
-    def forward(self, noise, labels):
-        return self.upsample(self.project(torch.cat([noise, F.one_hot(labels, self.n_classes).float()], 1)))
+    def forward(self, noise, labels): return self.net(torch.cat([noise, F.one_hot(labels, self.n_classes).float()], 1))
 
 class ConditionalCritic(nn.Module):
-    "(image, label) → one logit: the one-hot label joins the image as constant channels; strided convolutions with leaky ReLU follow."
+    "(image, label) → one logit: the one-hot label joins the image as constant channels at the input of a DCGAN discriminator."
     def __init__(self, n_classes:int=10, # number of classes
                  channels=(32, 64), # channels per stage, from the input; each stage halves height and width
                  in_shape=(1, 28, 28), # shape of one image (C×H×W); H and W divisible by 2 ** len(channels)
+                 kernel:int=4, # kernel size of the convolutions
                 ):
         super().__init__()
-        ch = layer_sizes(channels, 'channels')
-        h, w = _check_divisible(in_shape, len(ch), 'in_shape')
         self.n_classes = n_classes
-        layers = [nn.Conv2d(in_shape[0] + n_classes, ch[0], 4, 2, 1), nn.LeakyReLU(0.2)]  # no batch norm at the input
-        layers += [m for a, b in zip(ch[:-1], ch[1:]) for m in (nn.Conv2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.LeakyReLU(0.2))]
-        self.body = nn.Sequential(*layers, nn.Flatten(), nn.Linear(ch[-1] * h * w, 1), nn.Flatten(0))
+        self.net = dcgan_critic((in_shape[0] + n_classes, *in_shape[1:]), channels, kernel=kernel)
 
     def forward(self, images, labels):
         planes = F.one_hot(labels, self.n_classes).float()[:, :, None, None].expand(-1, -1, *images.shape[2:])
-        return self.body(torch.cat([images, planes], 1))
+        return self.net(torch.cat([images, planes], 1))
 
 # %% ../nbs/32_cgan.ipynb #c0a1e014
 def conditional_samples(gan:GAN, # a conditional GAN (`n_classes` set)
@@ -85,7 +70,7 @@ def label_accuracy(images, # N×C×H×W images in [0, 1]
     "Share of `images` that the robust feature network of `dataset` classifies as their `labels`."
     labels = np.asarray(labels)
     if len(labels) != len(images): raise ValueError(f"got {len(images)} images but {len(labels)} labels; give one label per image.")
-    return float((embed(images, dataset)[1].argmax(1) == labels).mean())
+    return float((embed(images, dataset, net='robust')[1].argmax(1) == labels).mean())
 
 # %% ../nbs/32_cgan.ipynb #c0a1e030
 class LabelAccuracy(Callback):
@@ -117,7 +102,7 @@ def show_by_class(gan:GAN, # a conditional GAN (`n_classes` set)
                   n:int=8, # samples per class (columns)
                   seed:int=0, # seed of the noise, the same for every row
                   classes=None, # the classes to draw, one row each; default all
-                  scale:float=0.75, # inches per image
+                  scale:float=0.5, # inches per image
                  ) -> plt.Figure:
     "One row of `n` samples per requested class, with the same noise in every row; the class is written left of its row."
     if not gan.n_classes: raise ValueError("this GAN is not conditional (no n_classes), so it cannot draw a given class.")
