@@ -29,7 +29,7 @@ from .metrics import embed, class_coverage, class_entropy
 # %% auto #0
 __all__ = ['gan_adam', 'NoiseDL', 'gan_dls', 'dense_generator', 'dense_critic', 'GAN', 'GANLoss', 'GANPhases', 'PhaseLoss',
            'CriticAccuracy', 'gan_splitter', 'gan_learner', 'SampleGrid', 'plot_gan_history', 'CollapseDetector',
-           'train_gan', 'build_gan', 'ring_centres', 'ring_of_gaussians', 'ring_modes']
+           'ring_centres', 'ring_of_gaussians', 'ring_modes', 'train_gan', 'build_gan']
 
 # %% ../nbs/30_gan.ipynb #6d0f9a42
 class NoiseDL(TensorDL):
@@ -67,19 +67,21 @@ def dense_generator(noise_size:int=30, # size of the noise vector
                     hidden=(128, 256), # hidden layer sizes, from the noise towards the output
                     out_shape=(1, 28, 28), # shape of one output
                     tanh:bool=True, # end with tanh (images in [-1, 1]); False for unbounded outputs such as 2-D points
+                    slope:float=0.2, # negative slope of the leaky ReLUs (0: plain ReLU)
                    ) -> nn.Sequential:
     "A dense generator: noise → hidden layers with leaky ReLU → `out_shape` (tanh output for images)."
     sizes = [noise_size] + layer_sizes(hidden, 'hidden')
-    layers = [m for a, b in zip(sizes[:-1], sizes[1:]) for m in (nn.Linear(a, b), nn.LeakyReLU(0.2))]
+    layers = [m for a, b in zip(sizes[:-1], sizes[1:]) for m in (nn.Linear(a, b), nn.LeakyReLU(slope))]
     layers += [nn.Linear(sizes[-1], math.prod(out_shape))] + ([nn.Tanh()] if tanh else []) + [nn.Unflatten(1, tuple(out_shape))]
     return nn.Sequential(*layers)
 
 def dense_critic(in_shape=(1, 28, 28), # shape of one input
                  hidden=(256, 128), # hidden layer sizes, from the input towards the logit
+                 slope:float=0.2, # negative slope of the leaky ReLUs (0: plain ReLU)
                 ) -> nn.Sequential:
     "A dense discriminator: flattened input → hidden layers with leaky ReLU → one logit per example."
     sizes = [math.prod(in_shape)] + layer_sizes(hidden, 'hidden')
-    layers = [m for a, b in zip(sizes[:-1], sizes[1:]) for m in (nn.Linear(a, b), nn.LeakyReLU(0.2))]
+    layers = [m for a, b in zip(sizes[:-1], sizes[1:]) for m in (nn.Linear(a, b), nn.LeakyReLU(slope))]
     return nn.Sequential(nn.Flatten(), *layers, nn.Linear(sizes[-1], 1), nn.Flatten(0))
 
 class GAN(GANModule):
@@ -235,7 +237,7 @@ class SampleGrid(Callback):
 
     def show(self, scale:float=0.7): # inches per image
         "One row of samples per recorded epoch, labelled with the epoch."
-        fig = show_images(torch.cat([x for _, x in self.rows]), ncols=self.n, scale=scale)
+        fig = show_images(torch.cat([x for _, x in self.rows]), ncols=self.n, scale=scale, titles=[''] * self.n * len(self.rows))
         for i, (epoch, _) in enumerate(self.rows): fig.axes[i * self.n].set_title(f'epoch {epoch}', fontsize=8, loc='left')
         return fig
 
@@ -244,9 +246,10 @@ def plot_gan_history(learn, # a Learner made by `gan_learner`, after fitting
     "Per epoch: both phases' mean training losses (left), the discriminator's validation accuracies (right)."
     h = history(learn)
     if axs is None: _, axs = plt.subplots(1, 2, figsize=(9, 3))
-    axs[0].plot(h.index, h.gen_loss, label="generator's phase"); axs[0].plot(h.index, h.crit_loss, label="discriminator's phase")
+    line = dict(lw=1, antialiased=False)  # jagged per-epoch curves: without antialiasing the PNG stays small
+    axs[0].plot(h.index, h.gen_loss, label="generator's phase", **line); axs[0].plot(h.index, h.crit_loss, label="discriminator's phase", **line)
     axs[0].set(xlabel='epoch', ylabel='training loss (BCE)'); axs[0].legend(fontsize=8)
-    axs[1].plot(h.index, h.acc_real, label='on held-out real digits'); axs[1].plot(h.index, h.acc_fake, label='on fakes (fixed noise)')
+    axs[1].plot(h.index, h.acc_real, label='on held-out real digits', **line); axs[1].plot(h.index, h.acc_fake, label='on fakes (fixed noise)', **line)
     axs[1].axhline(0.5, color='k', lw=0.8, ls='--')
     axs[1].set(xlabel='epoch', ylabel="discriminator's accuracy", ylim=(-0.02, 1.02)); axs[1].legend(fontsize=8)
     axs[0].figure.tight_layout()
@@ -260,8 +263,12 @@ class CollapseDetector(Callback):
                  every:int=1, # epochs between checks (and after the last)
                  dataset:str='mnist5k', # whose feature network classifies the samples
                  min_coverage:float=0.9, # alert when the share of covered classes falls below this
-                 seed:int=0): # seed of the fixed noise
-        self.n, self.every, self.dataset, self.min_coverage, self.seed = n, every, dataset, min_coverage, seed
+                 seed:int=0, # seed of the fixed noise
+                 warmup:int=0, # no alert in the first `warmup` epochs (a generator's first samples are blobs of one class)
+                 classify=None, # samples → class probabilities, a row per sample of some class; default: `dataset`'s robust feature network
+                 verbose:bool=True): # print each alert (they are also kept in `alerts`)
+        self.n, self.every, self.dataset, self.min_coverage, self.seed, self.warmup = n, every, dataset, min_coverage, seed, warmup
+        self.classify, self.verbose = classify, verbose
 
     def before_fit(self):
         self.coverage = self.entropy = float('nan')
@@ -271,20 +278,48 @@ class CollapseDetector(Callback):
 
     def after_validate(self):
         if not hasattr(self, 'columns'): return  # `learn.validate()` outside of fit
+        self.coverage = self.entropy = float('nan')  # epochs without a check show NaN, not the last check's value
         epoch = self.epoch + 1
         if epoch % self.every and epoch != self.n_epoch: return
-        probs = embed(self.learn.model.sample(self.n, seed=self.seed), self.dataset)[1]
-        self.coverage, self.entropy = class_coverage(probs), class_entropy(probs)
-        low = self.coverage < self.min_coverage
+        samples = self.learn.model.sample(self.n, seed=self.seed)
+        probs = self.classify(samples) if self.classify else embed(samples, self.dataset, net='robust')[1]
+        self.coverage, self.entropy = (class_coverage(probs), class_entropy(probs)) if len(probs) else (0., 0.)  # no sample of any class
+        low = self.coverage < self.min_coverage and epoch > self.warmup
         if low and not self._low:
             self.alerts.append(epoch)
-            print(f"epoch {epoch}: possible mode collapse: the samples cover {self.coverage:.0%} of the classes "
+            if self.verbose: print(f"epoch {epoch}: possible mode collapse: the samples cover {self.coverage:.0%} of the classes "
                   f"(class entropy {self.entropy:.2f})")
         self._low = low
 
     def after_fit(self):
         self.learn.metrics = [m for m in self.learn.metrics if all(m is not c for c in self.columns)]
         del self.columns
+
+# %% ../nbs/30_gan.ipynb #3b4c5d69
+def ring_centres(modes:int=8, radius:float=2.0) -> torch.Tensor:
+    "The `modes` centres, evenly spaced on a circle of `radius`: modes×2."
+    angle = 2 * math.pi * torch.arange(modes) / modes
+    return torch.stack([radius * angle.cos(), radius * angle.sin()], 1)
+
+def ring_of_gaussians(n:int=8192, # number of points
+                      modes:int=8, # Gaussians on the ring
+                      radius:float=2.0, # radius of the ring
+                      std:float=0.02, # standard deviation of each Gaussian
+                      seed:int=0) -> torch.Tensor: # seed of the draw
+    "`n` points from a mixture of `modes` equally likely Gaussians on a ring: n×2."
+    g = torch.Generator().manual_seed(seed)
+    k = torch.randint(0, modes, (n,), generator=g)
+    return ring_centres(modes, radius)[k] + std * torch.randn(n, 2, generator=g)
+
+def ring_modes(points, # N×2 samples
+               modes:int=8, radius:float=2.0, std:float=0.02, # the ring the samples imitate
+               min_share:float=0.01) -> dict: # share of the samples a mode needs to count as recovered
+    "Modes recovered, share of high-quality samples (within 3 std of a centre), and the count near each mode."
+    d = torch.cdist(torch.as_tensor(points, dtype=torch.float32), ring_centres(modes, radius))
+    nearest, mode = d.min(1)
+    good = nearest < 3 * std
+    counts = torch.bincount(mode[good], minlength=modes)
+    return dict(modes=int((counts >= min_share * len(d)).sum()), quality=good.float().mean().item(), counts=counts.tolist())
 
 # %% ../nbs/30_gan.ipynb #0e1f2a36
 def train_gan(spec, model:GAN, data, out:Path, epochs:int, bs:int, lr:float, cbs=()) -> dict:
@@ -312,29 +347,3 @@ _ = register_model(ModelSpec('gan', build=build_gan, kind='gan', loss='bce', lr=
                              options={'noise_size': (positive_int, 30, "size of the generator's noise input, ≥ 1"),
                                       'hidden': (positive_ints, [128, 256], "generator's hidden layer sizes (the discriminator mirrors them)")},
                              description='the simple dense GAN (leaky ReLU, tanh output), trained in two phases per iteration'))
-
-# %% ../nbs/30_gan.ipynb #3b4c5d69
-def ring_centres(modes:int=8, radius:float=2.0) -> torch.Tensor:
-    "The `modes` centres, evenly spaced on a circle of `radius`: modes×2."
-    angle = 2 * math.pi * torch.arange(modes) / modes
-    return torch.stack([radius * angle.cos(), radius * angle.sin()], 1)
-
-def ring_of_gaussians(n:int=8192, # number of points
-                      modes:int=8, # Gaussians on the ring
-                      radius:float=2.0, # radius of the ring
-                      std:float=0.02, # standard deviation of each Gaussian
-                      seed:int=0) -> torch.Tensor: # seed of the draw
-    "`n` points from a mixture of `modes` equally likely Gaussians on a ring: n×2."
-    g = torch.Generator().manual_seed(seed)
-    k = torch.randint(0, modes, (n,), generator=g)
-    return ring_centres(modes, radius)[k] + std * torch.randn(n, 2, generator=g)
-
-def ring_modes(points, # N×2 samples
-               modes:int=8, radius:float=2.0, std:float=0.02, # the ring the samples imitate
-               min_share:float=0.01) -> dict: # share of the samples a mode needs to count as recovered
-    "Modes recovered, share of high-quality samples (within 3 std of a centre), and the count near each mode."
-    d = torch.cdist(torch.as_tensor(points, dtype=torch.float32), ring_centres(modes, radius))
-    nearest, mode = d.min(1)
-    good = nearest < 3 * std
-    counts = torch.bincount(mode[good], minlength=modes)
-    return dict(modes=int((counts >= min_share * len(d)).sum()), quality=good.float().mean().item(), counts=counts.tolist())
