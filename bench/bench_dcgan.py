@@ -4,7 +4,9 @@ Both train on the same 4,000 training digits with the same noise data loader (`g
 number of epochs, learning rate and optimizer (Adam, β1 = 0.5, no weight decay: `gan_adam`), and the same game (binary
 cross-entropy on logits, one critic step then one generator step). fastai's networks work in powers of two, so its
 digits are padded with background to 32×32 and its samples are cropped back to 28×28 for the evaluation. fastai keeps
-its other defaults (`GANTrainer` with one shared optimizer, `switch_eval=True`). Each side validates once per epoch.
+its other defaults (`GANTrainer` with one shared optimizer) and runs twice: with `GANLearner`'s default `switch_eval=True`
+(the idle network in eval mode while it judges or makes the other's inputs), and with `switch_eval=False`, under which
+its batch-norm networks train (with the default they collapse here). Each side validates once per epoch.
 
 Printed per run: seconds per epoch (training and validation) and FID (genlearn's clean feature network, n samples from
 each generator in evaluation mode against n real training digits), then the median ratios genlearn / fastai
@@ -46,12 +48,13 @@ def genlearn_run(x_train, x_valid, epochs, bs, lr, n, seed):
     return seconds, evaluate(model.sample(n, seed=1), n=n, floor=False)['fid']
 
 
-def fastai_run(x_train, x_valid, epochs, bs, lr, n, seed):
+def fastai_run(x_train, x_valid, epochs, bs, lr, n, seed, switch_eval=True):
     set_seed(seed)
     pad = lambda x: F.pad(unit_to_signed(x), (2, 2, 2, 2), value=-1.)  # background is -1 in the generator's range
     generator, critic = basic_generator(32, 1, in_sz=NOISE), basic_critic(32, 1)
     learn = GANLearner(gan_dls(pad(x_train), pad(x_valid), noise_size=NOISE, bs=bs), generator, critic,
-                       *gan_loss_from_func(lambda output, target: output.new_zeros(()), bce), opt_func=gan_adam, lr=lr)
+                       *gan_loss_from_func(lambda output, target: output.new_zeros(()), bce), opt_func=gan_adam, lr=lr,
+                       switch_eval=switch_eval)
     seconds = fit_seconds(learn, epochs, lr)
     samples = GAN(generator, critic, NOISE).sample(n, seed=1)[:, :, 2:30, 2:30]  # eval mode, [0, 1], cropped to 28×28
     return seconds, evaluate(samples, n=n, floor=False)['fid']
@@ -70,14 +73,19 @@ def main():
     x_train, _, x_valid, _ = load_images('mnist5k')
     print(f"mnist5k, {len(x_train)} training digits, {args.epochs} epochs, bs {args.bs}, lr {lr:g}, FID on n = {args.n}, "
           f"torch threads {torch.get_num_threads()}")
-    rows = []
+    size = lambda m: f"{sum(p.numel() for p in m.parameters()):,}"
+    ours = build_model('dcgan', (1, 28, 28), noise_size=NOISE)
+    print(f"parameters (generator, critic): genlearn {size(ours.generator)}, {size(ours.critic)}; "
+          f"fastai {size(basic_generator(32, 1, in_sz=NOISE))}, {size(basic_critic(32, 1))}")
+    runs = {'genlearn': [], 'fastai': [], 'fastai, switch_eval=False': []}
     for rep in range(args.reps):
-        g = genlearn_run(x_train, x_valid, args.epochs, args.bs, lr, args.n, seed=rep)
-        f = fastai_run(x_train, x_valid, args.epochs, args.bs, lr, args.n, seed=rep)
-        rows.append((g[0] / f[0], g[1] / f[1]))
-        print(f"run {rep + 1}: s/epoch genlearn {g[0]:.2f}, fastai {f[0]:.2f}; FID genlearn {g[1]:.2f}, fastai {f[1]:.2f}")
-    time_ratio, fid_ratio = (statistics.median(c) for c in zip(*rows))
-    print(f"genlearn / fastai (median of {len(rows)}): seconds per epoch {time_ratio:.2f}, FID {fid_ratio:.2f}")
+        runs['genlearn'].append(genlearn_run(x_train, x_valid, args.epochs, args.bs, lr, args.n, seed=rep))
+        runs['fastai'].append(fastai_run(x_train, x_valid, args.epochs, args.bs, lr, args.n, seed=rep))
+        runs['fastai, switch_eval=False'].append(fastai_run(x_train, x_valid, args.epochs, args.bs, lr, args.n, seed=rep, switch_eval=False))
+        print(f"run {rep + 1}: " + '; '.join(f"{k} {v[-1][0]:.2f} s/epoch, FID {v[-1][1]:.2f}" for k, v in runs.items()))
+    for k in ('fastai', 'fastai, switch_eval=False'):
+        time_ratio, fid_ratio = (statistics.median(g[i] / f[i] for g, f in zip(runs['genlearn'], runs[k])) for i in (0, 1))
+        print(f"genlearn / {k} (median of {args.reps}): seconds per epoch {time_ratio:.2f}, FID {fid_ratio:.2f}")
 
 
 if __name__ == '__main__': main()
