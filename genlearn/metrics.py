@@ -499,7 +499,7 @@ def _run_images(args):
         dataset = args.dataset or config['dataset']
         if callable(getattr(model, 'sample', None)):  # a generative model, whatever its family
             n = args.n or 1000
-            with torch.no_grad(): images = torch.as_tensor(model.sample(n)).cpu()
+            with torch.no_grad(): images = torch.as_tensor(model.sample(n, seed=0)).cpu()  # seeded: a run scores the same every time
             source = f"{n} samples of run {args.run}"
         else:
             x_valid = load_images(config['dataset'], config['valid_pct'], config['seed'])[2]

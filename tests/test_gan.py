@@ -26,7 +26,10 @@ def test_sample_and_evaluate_gan_run(gan_run, tmp_path, capsys):
     x = np.load(tmp_path/'x.npy')
     assert x.shape == (16, 1, 28, 28) and 0 <= x.min() and x.max() <= 1
     assert main(['evaluate', str(gan_run), '--n', '300']) == 0
-    assert json.loads((gan_run/'eval.json').read_text())['n'] == 300
+    first = json.loads((gan_run/'eval.json').read_text())
+    assert first['n'] == 300
+    assert main(['evaluate', str(gan_run), '--n', '300']) == 0
+    assert json.loads((gan_run/'eval.json').read_text())['fid'] == first['fid']  # the samples are seeded: same run, same score
 
 
 def test_same_seed_same_gan(tmp_path):
