@@ -122,6 +122,7 @@ class GANLoss(nn.Module):
         if not 0.5 < real_label <= 1: raise ValueError(f"real_label must be in (0.5, 1], got {real_label}.")
         self.gan, self.real_label = gan, real_label
         self.gen_loss = self.crit_loss = None
+        self.replay = None  # optional: (fakes, *cond) → (fakes, *cond), what the critic sees instead (a replay buffer, lesson 33)
 
     def switch(self, gen_mode=None): "The phase is read from the model (fastai's trainer calls this)."
 
@@ -137,6 +138,7 @@ class GANLoss(nn.Module):
     def critic(self, real_logits, noise, *cond):
         "Discriminator's phase: real logits against `real_label`, logits on fresh fakes against 0, averaged."
         with torch.no_grad(): fake = self.gan.generator(noise, *cond)
+        if self.replay is not None: fake, *cond = self.replay(fake, *cond)
         fake_logits = self.gan.critic(fake, *cond)
         self.crit_loss = (F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, self.real_label))
                           + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))) / 2
@@ -214,11 +216,14 @@ def gan_learner(dls, # see `gan_dls`
                 opt_func=gan_adam, # a fastai optimizer function
                 switcher:Callback=None, # when to switch phases; default `FixedGANSwitcher()` (one step each)
                 cbs=None, # extra fastai callbacks (one or a list)
+                loss_func=None, # the two phases' losses; default `GANLoss(model, real_label)`
+                metrics=None, # default: both phase losses and the critic's accuracies on real and fake
                ) -> FastLearner:
     "A fastai Learner that trains `model` in two phases per iteration, with per-phase losses and the critic's accuracies."
-    learn = FastLearner(dls, model, loss_func=GANLoss(model, real_label), opt_func=opt_func, splitter=gan_splitter,
+    if loss_func is not None and real_label != 1: raise ValueError("real_label belongs to the default GANLoss; with your own loss_func, set it there.")
+    learn = FastLearner(dls, model, loss_func=loss_func or GANLoss(model, real_label), opt_func=opt_func, splitter=gan_splitter,
                         cbs=[GANPhases(), switcher or FixedGANSwitcher(), TerminateOnNaNCallback(), *L(cbs)],
-                        metrics=[PhaseLoss('gen'), PhaseLoss('crit'), CriticAccuracy('real'), CriticAccuracy('fake')])
+                        metrics=[PhaseLoss('gen'), PhaseLoss('crit'), CriticAccuracy('real'), CriticAccuracy('fake')] if metrics is None else metrics)
     learn.lr = lr
     return learn
 
