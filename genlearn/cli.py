@@ -20,9 +20,9 @@ from .learner import (MODELS, get_model_spec, build_model, ae_learner, encode, r
 
 # %% auto #0
 __all__ = ['COMMANDS', 'CONFIG_KEYS', 'TRAINERS', 'CLIError', 'Command', 'register_command', 'positive_int', 'positive_float',
-           'non_negative_float', 'open_unit_float', 'positive_ints', 'check_out_dir', 'check_run_dir', 'write_json',
-           'save_array', 'read_config', 'load_run', 'save_loss_plot', 'fit_run', 'mean_image_loss', 'train_autoencoder',
-           'train_run', 'OneLineErrorParser', 'build_parser', 'main']
+           'non_negative_int', 'non_negative_float', 'open_unit_float', 'positive_ints', 'switch', 'check_out_dir',
+           'check_run_dir', 'write_json', 'save_array', 'read_config', 'load_run', 'save_loss_plot', 'fit_run',
+           'mean_image_loss', 'train_autoencoder', 'train_run', 'OneLineErrorParser', 'build_parser', 'main']
 
 # %% ../nbs/04_cli.ipynb #07d3ccc0
 class CLIError(Exception):
@@ -63,6 +63,13 @@ def positive_float(s:str) -> float:
     if v <= 0: raise argparse.ArgumentTypeError(f"must be a positive finite number, got {s}")
     return v
 
+def non_negative_int(s:str) -> int:
+    "argparse type: an integer ≥ 0."
+    try: v = int(s)
+    except ValueError: raise argparse.ArgumentTypeError(f"must be a whole number, got {s!r}") from None
+    if v < 0: raise argparse.ArgumentTypeError(f"must be zero or positive, got {v}")
+    return v
+
 def non_negative_float(s:str) -> float:
     "argparse type: a finite number ≥ 0."
     v = _number(s)
@@ -79,6 +86,12 @@ def positive_ints(s:str) -> list:
     "argparse type: comma-separated positive integers, e.g. '512,256' (for `hidden` and `channels`)."
     try: return [positive_int(p) for p in s.split(',')]
     except argparse.ArgumentTypeError as e: raise argparse.ArgumentTypeError(f"must be positive whole numbers separated by commas, got {s!r} ({e})") from None
+
+def switch(s:str) -> bool:
+    "argparse type of an on/off option; on the command line such an option is a flag (`--spectral-norm`), off unless given."
+    value = {'true': True, '1': True, 'yes': True, 'false': False, '0': False, 'no': False}.get(str(s).lower())
+    if value is None: raise argparse.ArgumentTypeError(f"must be true or false, got {s!r}")
+    return value
 
 # %% ../nbs/04_cli.ipynb #7e06e63e
 def check_out_dir(path) -> Path:
@@ -235,8 +248,9 @@ def _model_arguments(p, spec):
     common.add_argument('--out', default=None, help=f'run directory (default runs/{spec.name})')
     own = p.add_argument_group(f'options of {spec.name}')
     for name, o in spec.options.items():
-        own.add_argument(_flag(name), dest=name, type=o.type, default=o.default, choices=o.choices,
-                         metavar=None if o.choices else name.upper(), help=f"{o.help} (default {_show(o.default)})")
+        if o.type is switch: own.add_argument(_flag(name), dest=name, action='store_true', help=f"{o.help} (off unless given)")
+        else: own.add_argument(_flag(name), dest=name, type=o.type, default=o.default, choices=o.choices,
+                               metavar=None if o.choices else name.upper(), help=f"{o.help} (default {_show(o.default)})")
 
 def _train_arguments(p):
     models = p.add_subparsers(dest='model', required=True, metavar='MODEL', title='models')
