@@ -2,27 +2,21 @@
 
 # %% ../nbs/04_cli.ipynb #6b01fd73
 from __future__ import annotations
-import argparse, errno, json, math, sys, tempfile, time
+import argparse, errno, importlib, importlib.machinery, json, math, os, sys, tempfile, time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import matplotlib
-import numpy as np
-
 import genlearn
-from .core import set_seed, atomic_write, atomic_dir, default_device
-from .data import DATASETS, load_images, reconstruction_dls, dataset_status, check_dataset_name
-from .show import show_reconstructions, save_figure
-from .learner import (MODELS, get_model_spec, build_model, ae_learner, encode, reconstruct, recon_loss,
-                              save_weights, load_weights, import_all_modules, model_options,
-                              training_callbacks)
+from . import _cli_index
+from .catalog import DATASETS, dataset_status, check_dataset_name
 
 # %% auto #0
-__all__ = ['COMMANDS', 'CONFIG_KEYS', 'TRAINERS', 'CLIError', 'Command', 'register_command', 'positive_int', 'positive_float',
-           'non_negative_int', 'non_negative_float', 'open_unit_float', 'positive_ints', 'switch', 'check_out_dir',
-           'check_run_dir', 'write_json', 'save_array', 'read_config', 'load_run', 'save_loss_plot', 'fit_run',
-           'mean_image_loss', 'train_autoencoder', 'train_run', 'OneLineErrorParser', 'build_parser', 'main']
+__all__ = ['COMMANDS', 'CONFIG_KEYS', 'TRAINERS', 'INDEX_COMMAND', 'CLIError', 'Command', 'register_command', 'positive_int',
+           'positive_float', 'non_negative_int', 'non_negative_float', 'open_unit_float', 'positive_ints', 'switch',
+           'check_out_dir', 'check_run_dir', 'write_json', 'save_array', 'read_config', 'load_run', 'save_loss_plot',
+           'fit_run', 'mean_image_loss', 'train_autoencoder', 'train_run', 'OneLineErrorParser', 'build_parser', 'main',
+           'cli_index', 'cli_index_source', 'write_cli_index']
 
 # %% ../nbs/04_cli.ipynb #07d3ccc0
 class CLIError(Exception):
@@ -54,7 +48,7 @@ def positive_int(s:str) -> int:
 def _number(s:str) -> float:
     try: v = float(s)
     except ValueError: raise argparse.ArgumentTypeError(f"must be a number, got {s!r}") from None
-    if not np.isfinite(v): raise argparse.ArgumentTypeError(f"must be a finite number, got {s}")
+    if not math.isfinite(v): raise argparse.ArgumentTypeError(f"must be a finite number, got {s}")
     return v
 
 def positive_float(s:str) -> float:
@@ -122,10 +116,13 @@ def _strict(obj):
 
 def write_json(obj, path):
     "Write `obj` as indented strict JSON to `path`, atomically (NaN and infinities become null)."
+    from genlearn.core import atomic_write
     with atomic_write(path, 'w') as f: json.dump(_strict(obj), f, indent=2, allow_nan=False)
 
 def save_array(arr, path):
     "Save `arr` as a .npy file at `path`, atomically."
+    import numpy as np
+    from genlearn.core import atomic_write
     path = Path(path)
     if path.suffix != '.npy': raise CLIError(f"--out must name a .npy file, got {path}")
     check_out_dir(path.parent)
@@ -136,6 +133,7 @@ CONFIG_KEYS = {'model': str, 'kind': str, 'options': dict, 'in_shape': list, 'da
 
 def read_config(run_dir) -> dict:
     "The checked `config.json` of run directory `run_dir`."
+    from genlearn.learner import get_model_spec
     path = Path(run_dir)/'config.json'
     if not path.exists(): raise CLIError(f"{run_dir} is not a genlearn run directory (no config.json); train one with `genlearn train MODEL --out {run_dir}`.")
     try: config = json.loads(path.read_text())
@@ -151,6 +149,7 @@ def read_config(run_dir) -> dict:
 
 def load_run(run_dir):
     "Rebuild the trained model of run directory `run_dir`; return `(model, config)`."
+    from genlearn.learner import build_model, load_weights
     config = read_config(run_dir)
     model = build_model(config['model'], config['in_shape'], **config['options'])
     load_weights(model, Path(run_dir)/'model.pt')
@@ -160,6 +159,7 @@ def load_run(run_dir):
 def save_loss_plot(learn, path):
     "Save fastai's training and validation loss curves of `learn` as a PNG at `path`."
     import matplotlib.pyplot as plt
+    from genlearn.show import save_figure
     fig, ax = plt.subplots(figsize=(5, 3.5))
     learn.recorder.plot_loss(skip_start=0, ax=ax)
     save_figure(fig, path)
@@ -180,10 +180,14 @@ def mean_image_loss(x_train, x_valid, # training and validation images
                     loss:str, reduction:str='mean', # as in `recon_loss`
                    ) -> float:
     "The validation loss of always answering the mean training image: the trivial baseline a reconstruction must beat."
+    from genlearn.learner import recon_loss
     return float(recon_loss(x_train.mean(0, keepdim=True).expand_as(x_valid), x_valid, loss, reduction))
 
 def train_autoencoder(spec, model, data, out:Path, epochs:int, bs:int, lr:float, cbs=()) -> dict:
     "Train autoencoder `model` on `data` with fastai (and callbacks `cbs`), save its pictures into `out`, and return its metrics."
+    from genlearn.data import reconstruction_dls
+    from genlearn.show import show_reconstructions, save_figure
+    from genlearn.learner import ae_learner, reconstruct
     x_train, _, x_valid, _ = data
     learn = ae_learner(reconstruction_dls(x_train, x_valid, bs=bs), model, loss=spec.loss, lr=lr, cbs=cbs)
     seconds, history = fit_run(learn, epochs, lr)
@@ -207,6 +211,9 @@ def train_run(model_name:str, # a registered model, see `MODELS`
               **options, # the model's own options
              ) -> dict:
     "Train registered model `model_name` and write its run directory; return the metrics."
+    from genlearn.core import set_seed, atomic_dir, default_device
+    from genlearn.data import load_images
+    from genlearn.learner import get_model_spec, build_model, model_options, training_callbacks, save_weights
     spec = get_model_spec(model_name)
     check_dataset_name(dataset)
     if spec.kind not in TRAINERS: raise CLIError(f"no trainer for models of kind {spec.kind!r}.")
@@ -252,12 +259,22 @@ def _model_arguments(p, spec):
         else: own.add_argument(_flag(name), dest=name, type=o.type, default=o.default, choices=o.choices,
                                metavar=None if o.choices else name.upper(), help=f"{o.help} (default {_show(o.default)})")
 
+def _registered_models() -> dict:
+    "The models registered so far (`genlearn.learner.MODELS`); none while no module has loaded the registry, and with it PyTorch."
+    return getattr(sys.modules.get('genlearn.learner'), 'MODELS', {})
+
 def _train_arguments(p):
+    "One sub-command per model: a registered model gets its options, one only listed in the index just its line of help."
     models = p.add_subparsers(dest='model', required=True, metavar='MODEL', title='models')
-    for spec in sorted(MODELS.values(), key=lambda s: s.name):
-        _model_arguments(models.add_parser(spec.name, help=spec.description, description=f'Train {spec.name}: {spec.description}.'), spec)
+    registered = _registered_models()
+    for name in sorted(set(_cli_index.models) | set(registered)):
+        spec = registered.get(name)
+        description = spec.description if spec else _cli_index.models[name]['description']
+        parser = models.add_parser(name, help=description, description=f'Train {name}: {description}.')
+        if spec: _model_arguments(parser, spec)
 
 def _train(args):
+    from genlearn.learner import get_model_spec
     spec = get_model_spec(args.model)
     out = args.out or f'runs/{args.model}'
     options = {n: getattr(args, n) for n in spec.options}
@@ -276,8 +293,11 @@ def _apply_arguments(what):
         p.add_argument('--out', required=True, help=f'.npy file for the {what}')
     return add
 
-def _apply(fn, what):
+def _apply(fn_name, what):
+    "The `run` of a command that saves `genlearn.learner.<fn_name>(model, images)` of a run's model."
     def run(args):
+        from genlearn.data import load_images
+        import genlearn.learner
         model, config = load_run(args.run)
         dataset = args.dataset or config['dataset']
         x_train, _, x_valid, _ = load_images(dataset, config['valid_pct'], config['seed'])
@@ -285,7 +305,7 @@ def _apply(fn, what):
         if list(x.shape[1:]) != list(config['in_shape']):
             raise CLIError(f"{dataset} images have shape {tuple(x.shape[1:])} but the run's model takes {tuple(config['in_shape'])}; "
                            f"use a dataset like the one it was trained on ({config['dataset']}).")
-        arr = fn(model, x).numpy()
+        arr = getattr(genlearn.learner, fn_name)(model, x).numpy()
         save_array(arr, args.out)
         print(f"wrote {what} of {len(arr)} {dataset} {args.split} images, shape {arr.shape}, to {args.out}")
     return run
@@ -300,9 +320,9 @@ def _datasets(args):
 
 register_command(Command('train', 'train a registered model and write a run directory', _train_arguments, _train))
 register_command(Command('reconstruct', "save an autoencoder run's reconstructions of a dataset split (.npy)",
-                         _apply_arguments('reconstructions'), _apply(reconstruct, 'reconstructions')))
+                         _apply_arguments('reconstructions'), _apply('reconstruct', 'reconstructions')))
 register_command(Command('encode', "save an autoencoder run's codings of a dataset split (.npy)",
-                         _apply_arguments('codings'), _apply(encode, 'codings')))
+                         _apply_arguments('codings'), _apply('encode', 'codings')))
 register_command(Command('datasets', 'list the datasets and whether they are available offline', _datasets_arguments, _datasets))
 
 # %% ../nbs/04_cli.ipynb #13ccb8b4
@@ -311,16 +331,20 @@ class OneLineErrorParser(argparse.ArgumentParser):
     def error(self, message): self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 def build_parser() -> argparse.ArgumentParser:
-    "The `genlearn` argument parser with every registered command."
+    "The `genlearn` argument parser: every command of the index (in its order) and every registered one; those registered get their arguments."
     parser = OneLineErrorParser(prog='genlearn', description='Train, apply and evaluate the models of the genlearn course.')
     sub = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
-    for cmd in COMMANDS.values():
-        cmd.add_arguments(sub.add_parser(cmd.name, help=cmd.help, description=cmd.help))
+    for name in list(_cli_index.commands) + [n for n in COMMANDS if n not in _cli_index.commands]:
+        cmd = COMMANDS.get(name)
+        help = cmd.help if cmd else _cli_index.commands[name]['help']
+        parser_ = sub.add_parser(name, help=help, description=help)
+        if cmd: cmd.add_arguments(parser_)
     return parser
 
 def _unknown_options(parser, args, extra):
     "Exit with a one-line error naming the options that the command (or the chosen model) does not have."
     if args.command == 'train':
+        from genlearn.learner import get_model_spec
         own = ', '.join(map(_flag, get_model_spec(args.model).options)) or 'none'
         flags = ' '.join(e for e in extra if e.startswith('-')) or ' '.join(extra)
         parser.exit(2, f"genlearn train: error: model {args.model!r} has no option {flags}; its own options: {own} "
@@ -331,10 +355,27 @@ def _fail(args, message) -> int:
     print(f"genlearn {args.command}: error: {message}", file=sys.stderr)
     return 2
 
+def _headless():
+    "Have matplotlib draw off-screen (the commands only write PNGs), unless pyplot is in use already."
+    if 'matplotlib.pyplot' in sys.modules: return
+    if 'matplotlib' in sys.modules: sys.modules['matplotlib'].use('Agg')
+    else: os.environ['MPLBACKEND'] = 'Agg'  # read when matplotlib is imported: importing it here would cost half a second
+
+def _import_needed(argv:list, # the command line's arguments: COMMAND [MODEL] ...
+                 ):
+    "Import the module that registers the command named in `argv` and, for `train MODEL`, the modules that define and extend the model, as the index lists them (nothing for `--help`)."
+    command = argv[0] if argv else None
+    if command not in _cli_index.commands: return
+    _headless()
+    importlib.import_module(_cli_index.commands[command]['module'])
+    if command == 'train' and len(argv) > 1 and argv[1] in _cli_index.models:
+        from genlearn.learner import import_model_modules
+        import_model_modules(argv[1])
+
 def main(argv=None) -> int:
     "Run the `genlearn` command line with `argv` (default: `sys.argv[1:]`); return the exit status."
-    import_all_modules()
-    if 'matplotlib.pyplot' not in sys.modules: matplotlib.use('Agg')
+    argv = sys.argv[1:] if argv is None else list(argv)
+    _import_needed(argv)
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra: _unknown_options(parser, args, extra)
@@ -347,3 +388,62 @@ def main(argv=None) -> int:
         return _fail(args, f"the disk is full ({e.strerror}{': ' + str(e.filename) if e.filename else ''}); nothing was changed.")
     except (CLIError, ValueError) as e: return _fail(args, e)
     return 0
+
+# %% ../nbs/04_cli.ipynb #ec885950
+INDEX_COMMAND = 'python -c "from genlearn.cli import write_cli_index; write_cli_index()"'
+
+class _RegistryTracer:
+    "An import hook that attributes each change of the command and model registries to the genlearn module whose code made it."
+    def __init__(self): self.running, self.seen, self.changes = [], self.state(), []
+
+    @staticmethod
+    def state() -> dict:
+        "Every registered command and model, as its identity and the values of its fields."
+        snap = lambda o: (id(o), tuple((k, tuple(v.items()) if isinstance(v, dict) else v) for k, v in vars(o).items()))
+        return {**{('command', n): snap(c) for n, c in COMMANDS.items()},
+                **{('model', n): snap(m) for n, m in _registered_models().items()}}
+
+    def note(self):
+        "Attribute what changed since the last look to the module running now."
+        now = self.state()
+        self.changes += [(k, self.running[-1] if self.running else None) for k, v in now.items() if self.seen.get(k) != v]
+        self.seen = now
+
+    def find_spec(self, name, path=None, target=None):
+        if not name.startswith('genlearn.'): return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        run = spec.loader.exec_module
+        def exec_module(module):
+            self.note(); self.running.append(name)
+            try: run(module)
+            finally: self.note(); self.running.pop()
+        spec.loader.exec_module = exec_module
+        return spec
+
+def cli_index() -> dict:
+    "Every command with its help and the module that registers it, and every model with its description, the module that registers it and those that change it later; needs a fresh process."
+    from genlearn.learner import import_all_modules
+    if _registered_models(): raise ValueError(f"cli_index must run in a fresh Python process, before any model is registered: {INDEX_COMMAND}")
+    tracer = _RegistryTracer()
+    sys.meta_path.insert(0, tracer)
+    try: import_all_modules()
+    finally: sys.meta_path.remove(tracer)
+    by = {}
+    for key, module in tracer.changes:
+        if module not in by.setdefault(key, []): by[key].append(module)
+    commands = {n: dict(help=c.help, module=by.get(('command', n), [c.run.__module__])[0]) for n, c in COMMANDS.items()}
+    models = {n: dict(description=m.description, module=by[('model', n)][0], extended_by=by[('model', n)][1:])
+              for n, m in sorted(_registered_models().items())}
+    return dict(commands=commands, models=models)
+
+def cli_index_source() -> str:
+    "The text of `genlearn/_cli_index.py`: `cli_index()` as Python dicts, one entry a line."
+    lines = ["# What `genlearn` offers, and the modules each command and model needs, so that the command line imports only those.",
+             f"# Generated from the registries by `{INDEX_COMMAND}`: do not edit.", ""]
+    for name, entries in cli_index().items():
+        lines += [f"{name} = {{", *(f"    {k!r}: {v!r}," for k, v in entries.items()), "}", ""]
+    return '\n'.join(lines)
+
+def write_cli_index():
+    "Regenerate `genlearn/_cli_index.py` from the registries (run it in a fresh process, as `INDEX_COMMAND` does)."
+    (Path(genlearn.__file__).parent/'_cli_index.py').write_text(cli_index_source())

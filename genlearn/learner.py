@@ -19,13 +19,14 @@ import fastai.callback.progress  # adds fastai's progress bar to the default cal
 from fastai.callback.tracker import TerminateOnNaNCallback
 from fastai.optimizer import OptimWrapper
 
+from . import _cli_index
 from .core import as_float_tensor, atomic_write
 
 # %% auto #0
 __all__ = ['RECON_LOSSES', 'REDUCTIONS', 'adam', 'MODELS', 'layer_sizes', 'FastLearner', 'history', 'check_recon_loss',
            'recon_loss', 'ae_learner', 'check_autoencoder', 'encode', 'decode', 'reconstruct', 'save_weights',
            'state_dict_diff', 'load_weights', 'Option', 'ModelSpec', 'register_model', 'import_all_modules',
-           'get_model_spec', 'build_model', 'model_options', 'training_callbacks']
+           'import_model_modules', 'get_model_spec', 'build_model', 'model_options', 'training_callbacks']
 
 # %% ../nbs/03_learner.ipynb #3a6f1c57
 def layer_sizes(sizes, # one positive int, or a non-empty sequence of them
@@ -60,6 +61,12 @@ class FastLearner(Learner):
     def __call__(self, event_name):
         for name in ([event_name] if isinstance(event_name, str) else event_name):
             for cb in self._handlers(name): cb(name)
+
+    def _set_device(self, b):
+        "`b` as it is when its tensors are on the model's device already (genlearn's loaders put them there), else fastai's move."
+        device = next(self.model.parameters()).device
+        if isinstance(b, tuple) and all(isinstance(t, torch.Tensor) and t.device == device for t in b): return b
+        return super()._set_device(b)
 
     def fit_quiet(self, n_epoch:int, # number of epochs
                   lr:float=None, # learning rate (default: the Learner's)
@@ -246,9 +253,15 @@ def import_all_modules():
     for m in pkgutil.iter_modules(genlearn.__path__):
         if not m.name.startswith('_'): importlib.import_module(f'genlearn.{m.name}')
 
+def import_model_modules(name:str):
+    "Import the modules that define and extend model `name`, as the command line's index lists them (every module if it does not list `name`)."
+    entry = _cli_index.models.get(name)
+    if entry is None: return import_all_modules()
+    for module in [entry['module'], *entry['extended_by']]: importlib.import_module(module)
+
 def get_model_spec(name:str) -> ModelSpec:
-    "The registered `ModelSpec` called `name` (importing the lessons' modules if it is not registered yet)."
-    if name not in MODELS: import_all_modules()
+    "The registered `ModelSpec` called `name` (importing the modules that define and extend it if it is not registered yet)."
+    if name not in MODELS: import_model_modules(name)
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; registered models: {', '.join(sorted(MODELS)) or 'none'}.")
     return MODELS[name]

@@ -1,10 +1,12 @@
 "`genlearn` end to end on mnist5k, as a user runs it: a subprocess per command."
-import json
+import json, subprocess, sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from genlearn import _cli_index
 from genlearn.cli import load_run
 from genlearn.data import load_images
 from genlearn.learner import reconstruct
@@ -115,3 +117,39 @@ def test_model_help_shows_common_and_own_options(model, own, absent):
     assert 'options of every model' in text and '--epochs EPOCHS' in text and f'options of {model}' in text
     for s in own: assert s in text, (s, text)
     assert absent not in text
+
+
+HEAVY = ('torch', 'fastai', 'sklearn', 'numpy', 'matplotlib')
+
+
+def imported_by(*argv):
+    "Run `genlearn ARGV` in a fresh interpreter; return (its stdout, the modules it imported)."
+    code = ("import sys\nfrom genlearn.cli import main\ntry: main(sys.argv[1:])\nexcept SystemExit: pass\n"
+            "print('\\n'.join(sorted(sys.modules)), file=sys.stderr)")
+    r = subprocess.run([sys.executable, '-c', code, *argv], capture_output=True, text=True, timeout=300)
+    return r.stdout, set(r.stderr.split())
+
+
+@pytest.mark.parametrize('argv', [['--help'], ['datasets'], ['train', '--help']])
+def test_light_commands_do_not_import_heavy_libraries(argv):
+    out, modules = imported_by(*argv)
+    assert out, 'the command printed nothing'
+    assert not [m for m in modules if m.split('.')[0] in HEAVY], sorted(m for m in modules if m.split('.')[0] in HEAVY)[:5]
+
+
+def test_model_help_imports_only_that_models_modules():
+    out, modules = imported_by('train', 'stacked-ae', '--help')
+    assert '--codings' in out and 'genlearn.stacked' in modules
+    assert not {'genlearn.gan', 'genlearn.vae', 'genlearn.metrics', 'genlearn.conv'} & modules
+    # a model that another module extends brings that module: the GAN remedies are options of `gan`
+    out, modules = imported_by('train', 'gan', '--help')
+    assert '--replay' in out and {'genlearn.gan', 'genlearn.remedies'} <= modules and 'genlearn.vae' not in modules
+
+
+def test_cli_index_is_up_to_date():
+    from genlearn.cli import INDEX_COMMAND
+    r = subprocess.run([sys.executable, '-c', 'from genlearn.cli import cli_index_source; print(cli_index_source(), end="")'],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    committed = Path(_cli_index.__file__).read_text()
+    assert r.stdout == committed, f'genlearn/_cli_index.py is out of date with the registries; regenerate it with: {INDEX_COMMAND}'

@@ -1,0 +1,28 @@
+# What `genlearn` offers, and the modules each command and model needs, so that the command line imports only those.
+# Generated from the registries by `python -c "from genlearn.cli import write_cli_index; write_cli_index()"`: do not edit.
+
+commands = {
+    'train': {'help': 'train a registered model and write a run directory', 'module': 'genlearn.cli'},
+    'reconstruct': {'help': "save an autoencoder run's reconstructions of a dataset split (.npy)", 'module': 'genlearn.cli'},
+    'encode': {'help': "save an autoencoder run's codings of a dataset split (.npy)", 'module': 'genlearn.cli'},
+    'datasets': {'help': 'list the datasets and whether they are available offline', 'module': 'genlearn.cli'},
+    'evaluate': {'help': 'score a run or a .npy of images with FID, KID, IS, precision/recall and coverage (autoencoder runs: reconstructions of the validation split)', 'module': 'genlearn.metrics'},
+    'sample': {'help': 'draw samples from a generative run: an image grid (.png) or an array (.npy)', 'module': 'genlearn.vae'},
+}
+
+models = {
+    'cgan': {'description': 'conditional GAN: both networks see the class label (one-hot), so samples can be drawn for a chosen class', 'module': 'genlearn.cgan', 'extended_by': ['genlearn.remedies']},
+    'conv-ae': {'description': 'convolutional autoencoder: conv + max-pool encoder, transpose-conv or upsample+conv decoder', 'module': 'genlearn.conv', 'extended_by': []},
+    'conv-vae': {'description': 'convolutional variational autoencoder (Bernoulli decoder)', 'module': 'genlearn.vae', 'extended_by': []},
+    'dcgan': {'description': "deep convolutional GAN (Géron's layers, the DCGAN guidelines): strided convolutions, batch norm, ReLU and leaky ReLU, tanh output", 'module': 'genlearn.dcgan', 'extended_by': ['genlearn.remedies']},
+    'denoising-ae': {'description': 'stacked autoencoder trained to remove Gaussian or dropout noise from its inputs', 'module': 'genlearn.denoising', 'extended_by': []},
+    'gan': {'description': 'the simple dense GAN (leaky ReLU, tanh output), trained in two phases per iteration', 'module': 'genlearn.gan', 'extended_by': ['genlearn.remedies']},
+    'linear-ae': {'description': 'linear encoder and decoder (no activations) trained with the MSE: learns the PCA subspace', 'module': 'genlearn.pca', 'extended_by': []},
+    'recurrent-ae': {'description': 'recurrent autoencoder: LSTM over image rows to a coding vector, LSTM back to rows', 'module': 'genlearn.recurrent', 'extended_by': []},
+    'sparse-ae': {'description': 'autoencoder with sigmoid codings and an l1 or KL sparsity penalty on them', 'module': 'genlearn.sparse', 'extended_by': []},
+    'stacked-ae': {'description': 'stacked autoencoder in-hidden-codings-hidden-in with SELU (784-100-30-100-784 on MNIST)', 'module': 'genlearn.stacked', 'extended_by': []},
+    'tied-ae': {'description': 'stacked autoencoder with tied weights: the decoder reuses the transposed encoder weights', 'module': 'genlearn.tied', 'extended_by': []},
+    'vae': {'description': 'variational autoencoder with dense layers (Bernoulli decoder)', 'module': 'genlearn.vae', 'extended_by': []},
+    'wgan': {'description': 'Wasserstein GAN with weight clipping (Arjovsky et al. 2017): DCGAN layers, critic without batch norm, RMSProp', 'module': 'genlearn.wgan', 'extended_by': []},
+    'wgan-gp': {'description': 'Wasserstein GAN with the gradient penalty (Gulrajani et al. 2017): DCGAN layers, critic without batch norm, Adam β=(0, 0.9)', 'module': 'genlearn.wgan', 'extended_by': []},
+}
