@@ -2,7 +2,7 @@
 
 # %% ../nbs/03_learner.ipynb #6895add1
 from __future__ import annotations
-import argparse, importlib, io, pkgutil
+import argparse, importlib, io, math, pkgutil
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -13,8 +13,9 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
-from fastai.learner import Learner, CastToTensor
-from fastai.callback.core import event
+from fastai.learner import Learner, CastToTensor, Recorder, AvgSmoothLoss
+from fastai.callback.core import event, CancelFitException
+from fastai.torch_core import maybe_gather
 import fastai.callback.progress  # adds fastai's progress bar to the default callbacks
 from fastai.callback.tracker import TerminateOnNaNCallback
 from fastai.optimizer import OptimWrapper
@@ -39,10 +40,52 @@ def layer_sizes(sizes, # one positive int, or a non-empty sequence of them
     return sizes
 
 # %% ../nbs/03_learner.ipynb #073c98a2
+class _FastSmoothLoss(AvgSmoothLoss):
+    "fastai's `AvgSmoothLoss`, detaching the loss directly instead of through the recursive `to_detach`."
+    def accumulate(self, learn):
+        self.count += 1
+        self.val = torch.lerp(maybe_gather(learn.loss.mean().detach()).cpu(), self.val, self.beta)
+
+class _FastRecorder(Recorder):
+    "fastai's `Recorder` with the same records: the phase's metric list built once, the smoothed loss computed once per batch."
+    _mets = None # the metrics of the current phase (None outside training and validation)
+    @property
+    def name(self): return 'recorder'  # the attribute fastai gives a Recorder: `learn.recorder`
+    def before_train(self): super().before_train(); self._mets = self._train_mets
+    def before_validate(self): super().before_validate(); self._mets = self._valid_mets
+    def after_train(self): self._mets = None; super().after_train()
+    def after_validate(self): self._mets = None; super().after_validate()
+
+    def after_batch(self):
+        learn = self.learn
+        if len(learn.yb) == 0: return
+        mets = self._mets if self._mets is not None else self._train_mets if learn.training else self._valid_mets
+        for met in mets: met.accumulate(learn)
+        if not learn.training: return
+        opt = learn.opt  # the learning rate as `opt.hypers[-1]['lr']` reads it, without building every group's dict
+        self.lrs.append(opt.opt.param_groups[-1][opt.bwd_map['lr']] if isinstance(opt, OptimWrapper) else opt.hypers[-1]['lr'])
+        learn.smooth_loss = value = self.smooth_loss.value
+        self.losses.append(value)
+
+class _FiniteLossCheck(TerminateOnNaNCallback):
+    "fastai's `TerminateOnNaNCallback`, testing the loss as a Python float instead of with two tensor operations."
+    @property
+    def name(self): return 'terminate_on_na_n'  # the attribute fastai gives a TerminateOnNaNCallback
+    def after_batch(self):
+        if not math.isfinite(self.learn.loss.item()): raise CancelFitException
+
+# the cheaper subclass of each fastai callback class that `FastLearner` runs in its place (same state, same records)
+_FAST_CALLBACKS = {Recorder: _FastRecorder, TerminateOnNaNCallback: _FiniteLossCheck, AvgSmoothLoss: _FastSmoothLoss}
+
 class FastLearner(Learner):
     "A fastai `Learner` that calls, for each event, only the callbacks that implement it."
     def add_cb(self, cb):
         self.__dict__['_event_cbs'] = {}
+        if isinstance(cb, type): cb = cb()
+        # the same object keeps its identity and state, so `learn.recorder` and the caller's references still work
+        # (object.__setattr__: a Callback's own __setattr__ would warn that the Learner has a `__class__` too)
+        if type(cb) in _FAST_CALLBACKS: object.__setattr__(cb, '__class__', _FAST_CALLBACKS[type(cb)])
+        if type(getattr(cb, 'smooth_loss', None)) is AvgSmoothLoss: cb.smooth_loss.__class__ = _FastSmoothLoss
         return super().add_cb(cb)
 
     def remove_cb(self, cb):
@@ -95,6 +138,9 @@ def check_recon_loss(loss:str, # 'mse' or 'bce'
     if loss not in RECON_LOSSES: raise ValueError(f"unknown loss {loss!r}; choose one of: {', '.join(RECON_LOSSES)}.")
     if reduction not in REDUCTIONS: raise ValueError(f"unknown reduction {reduction!r}; choose one of: {', '.join(REDUCTIONS)}.")
 
+_BCE_RANGE = ("loss='bce' needs outputs in [0,1] (a sigmoid output layer); this model's outputs leave that range. "
+              "Use loss='mse' or give the model a sigmoid output.")
+
 def recon_loss(pred, # the model's outputs (probabilities for 'bce')
                target, # the inputs they reconstruct
                loss:str='mse', # 'mse' or 'bce'
@@ -102,10 +148,14 @@ def recon_loss(pred, # the model's outputs (probabilities for 'bce')
               ) -> torch.Tensor:
     "Reconstruction loss `loss` of `pred` against `target`, reduced as `reduction` says."
     check_recon_loss(loss, reduction)
-    if loss == 'bce' and (pred.min() < 0 or pred.max() > 1):
-        raise ValueError("loss='bce' needs outputs in [0,1] (a sigmoid output layer); this model's outputs leave that range. "
-                         "Use loss='mse' or give the model a sigmoid output.")
-    per_element = (F.mse_loss if loss == 'mse' else F.binary_cross_entropy)(pred, target, reduction='none')
+    # one kernel, with the same value and gradient bit for bit as the mean of the per-element errors below
+    if loss == 'mse' and reduction == 'mean': return F.mse_loss(pred, target)
+    # on the CPU PyTorch's BCE refuses outputs outside [0,1] (NaN included) itself; elsewhere (a device assert) check first
+    if loss == 'bce' and pred.device.type != 'cpu' and (pred.min() < 0 or pred.max() > 1): raise ValueError(_BCE_RANGE)
+    try: per_element = (F.mse_loss if loss == 'mse' else F.binary_cross_entropy)(pred, target, reduction='none')
+    except RuntimeError as e:
+        if loss != 'bce' or 'between 0 and 1' not in str(e): raise
+        raise ValueError(_BCE_RANGE) from None
     return per_element.mean() if reduction == 'mean' else per_element.flatten(1).sum(1).mean()
 
 # %% ../nbs/03_learner.ipynb #6e3ef0f4
