@@ -2,7 +2,7 @@
 
 Both train the same model (`stacked-ae` as the CLI builds it), on the same mnist5k split, with the same
 batch size, optimizer (torch.optim.Adam), learning rate and number of epochs, each validating once per
-epoch. The two are run alternately, several times, in one process; the script prints samples per second
+epoch, on one torch thread. The two are run alternately, several times, in one process; the script prints samples per second
 for each run and the median ratio fastai / hand-written (1.0 = no overhead). It prints, it does not assert.
 
     python bench/train_throughput.py [--reps 5] [--epochs 5] [--bs 64]
@@ -57,6 +57,7 @@ def main():
     p.add_argument('--epochs', type=int, default=5)
     p.add_argument('--bs', type=int, default=64)
     a = p.parse_args()
+    torch.set_num_threads(1)  # both arms on one thread, as genlearn's lessons run
     lr = get_model_spec('stacked-ae').lr
     x_train, _, x_valid, _ = load_images('mnist5k')
     n = (len(x_train) // a.bs) * a.bs * a.epochs

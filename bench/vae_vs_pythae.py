@@ -2,26 +2,29 @@
 
 Both train on the same 4,000 training digits and validate on the same 1,000 each epoch, with the same latent size,
 reconstruction term (Bernoulli: BCE summed over the pixels), batch size, optimizer (Adam) and learning rate, one torch
-thread. genlearn trains as `genlearn train vae` does (its default architecture and KL warm-up); pythae with its default
-MLP encoder and decoder and its default trainer. Each epoch's wall time and validation -ELBO (nats per image) are
-recorded; the script prints, per repetition, the time each needs to reach the other's final validation -ELBO and the
-ratio genlearn time / pythae time to reach pythae's final -ELBO (target ≤ 1). It prints, it does not assert.
+thread. genlearn trains as `genlearn train vae` does (its default architecture, KL warm-up and number of epochs, 20);
+pythae with its default MLP encoder and decoder and its default trainer, for --epochs (10). Each epoch's wall time and
+validation -ELBO (nats per image) are recorded; the script prints, per repetition, the time each needs to reach the
+other's final validation -ELBO and the ratio genlearn time / pythae time to reach pythae's final -ELBO (target ≤ 1).
+It prints, it does not assert. --hidden, --warmup and --fused-adam measure candidate changes to genlearn's defaults.
 
 pythae is optional: `pip install -e ".[bench]"` (or `pip install --no-deps pythae imageio` to keep torch as it is).
 
-    python bench/vae_vs_pythae.py [--reps 3] [--epochs 10] [--bs 64] [--latent 16]
+    python bench/vae_vs_pythae.py [--reps 3] [--epochs 10] [--genlearn-epochs 20] [--bs 64] [--latent 16]
 """
 import argparse, statistics, sys, tempfile, time
+from functools import partial
 
 import torch
 
 import genlearn  # first: its warning filters must be in place before fastai is imported
 from fastai.callback.core import Callback
+from fastai.optimizer import OptimWrapper
 
 from genlearn.core import set_seed
 from genlearn.data import load_images, reconstruction_dls
 from genlearn.learner import build_model, get_model_spec, training_callbacks
-from genlearn.vae import vae_learner
+from genlearn.vae import vae_learner, KLWarmup
 
 INSTALL = 'pythae is not installed; install the bench extra: pip install -e ".[bench]"  (or: pip install --no-deps pythae imageio)'
 
@@ -33,12 +36,14 @@ class EpochClock(Callback):
     def after_epoch(self): self.times.append(time.perf_counter() - self.start)
 
 
-def genlearn_curve(x_train, x_valid, epochs, bs, lr, latent, seed):
-    "[(seconds, valid -ELBO)] per epoch of genlearn's VAE, trained as `genlearn train vae --codings LATENT` trains it."
+def genlearn_curve(x_train, x_valid, epochs, bs, lr, latent, seed, hidden=None, warmup=None, fused=False):
+    "[(seconds, valid -ELBO)] per epoch of genlearn's VAE, trained as `genlearn train vae --codings LATENT` trains it (or with a candidate change)."
     set_seed(seed)
-    model = build_model('vae', x_train.shape[1:], codings=latent)
+    model = build_model('vae', x_train.shape[1:], codings=latent, **({} if hidden is None else dict(hidden=hidden)))
     clock = EpochClock()
-    learn = vae_learner(reconstruction_dls(x_train, x_valid, bs=bs), model, lr=lr, cbs=training_callbacks('vae') + [clock])
+    cbs = training_callbacks('vae') if warmup is None else [KLWarmup(warmup)] if warmup else []
+    learn = vae_learner(reconstruction_dls(x_train, x_valid, bs=bs), model, lr=lr, warmup=0, cbs=cbs + [clock])
+    if fused: learn.opt_func = partial(OptimWrapper, opt=partial(torch.optim.Adam, fused=True))
     learn.fit_quiet(epochs, lr)
     return [(t, float(row[1])) for t, row in zip(clock.times, learn.recorder.values)]
 
@@ -82,19 +87,30 @@ def main():
     p.add_argument('--epochs', type=int, default=10)
     p.add_argument('--bs', type=int, default=64, help='batch size of both (default 64, the CLI default)')
     p.add_argument('--latent', type=int, default=16)
+    p.add_argument('--genlearn-epochs', type=int, help="epochs of genlearn's VAE (default: the CLI's, `genlearn train vae`)")
+    # candidate changes to genlearn's defaults, to measure before proposing them (the defaults are what the CLI uses)
+    p.add_argument('--hidden', type=int, nargs='+', help="genlearn's hidden layer sizes (default: the CLI's, 512 256)")
+    p.add_argument('--warmup', type=float, help="genlearn's KL warm-up fraction, 0 for none (default: the CLI's, 0.25)")
+    p.add_argument('--fused-adam', action='store_true', help="genlearn trains with PyTorch's fused Adam (same update, one kernel)")
     a = p.parse_args()
     try: import pythae  # noqa: F401
     except ImportError: sys.exit(INSTALL)
     import logging; logging.disable(logging.WARNING)  # pythae logs every epoch
     torch.set_num_threads(1)
-    lr = get_model_spec('vae').lr
+    lr, g_epochs = get_model_spec('vae').lr, a.genlearn_epochs or get_model_spec('vae').epochs
     x_train, _, x_valid, _ = load_images('mnist5k')
-    print(f"VAE, latent {a.latent}, BCE, mnist5k {len(x_train)}/{len(x_valid)}, bs {a.bs}, Adam lr {lr}, {a.epochs} epochs, 1 torch thread")
+    print(f"VAE, latent {a.latent}, BCE, mnist5k {len(x_train)}/{len(x_valid)}, bs {a.bs}, Adam lr {lr}, "
+          f"pythae {a.epochs} epochs, genlearn {g_epochs} epochs, 1 torch thread")
+    changes = [f"{k} {v}" for k, v in (('hidden', a.hidden), ('warm-up', a.warmup)) if v is not None]
+    if a.fused_adam: changes.append('fused Adam')
+    if changes: print("genlearn with candidate changes: " + ', '.join(changes))
     ratios = []
     for r in range(a.reps):
         runs = [('pythae', pythae_curve), ('genlearn', genlearn_curve)]
         if r % 2: runs.reverse()  # alternate the order so drift in machine load hits both
-        c = {name: fn(x_train, x_valid, a.epochs, a.bs, lr, a.latent, r) for name, fn in runs}
+        g_args = dict(hidden=a.hidden, warmup=a.warmup, fused=a.fused_adam)
+        c = {name: fn(x_train, x_valid, g_epochs, a.bs, lr, a.latent, r, **g_args) if name == 'genlearn'
+             else fn(x_train, x_valid, a.epochs, a.bs, lr, a.latent, r) for name, fn in runs}
         (tg, vg), (tp, vp) = c['genlearn'][-1], c['pythae'][-1]
         g_to_p, p_to_g = time_to_reach(c['genlearn'], vp), time_to_reach(c['pythae'], vg)
         ratio = g_to_p / tp if g_to_p is not None else float('inf')
