@@ -52,10 +52,10 @@ def vae(reps, epochs, genlearn_epochs=None):
     "pythae's VAE for `epochs` against genlearn's for `genlearn_epochs` (default: the CLI's)."
     out = run('vae_vs_pythae.py', '--reps', reps, '--epochs', epochs, *(['--genlearn-epochs', genlearn_epochs] if genlearn_epochs else []))
     if 'pythae is not installed' in out: return [("VAE time to pythae's -ELBO", '', 'pythae missing: pip install -e ".[bench]"', '', '≤ 1')]
-    g = re.search(r'genlearn (\d+) epochs', out)
+    g = re.search(r'genlearn (\d+) epochs with hidden layers ([\d ]+),', out)
     rows = numbers(r'pythae ([\d.]+) nats in ([\d.]+) s; genlearn ([\d.]+) nats in ([\d.]+) s; genlearn reaches \S+ [\d.]+ in +([\d.]+|nan).*?ratio ([\d.]+|inf)',
                    out.replace('never', 'nan'))
-    return [(f"VAE latent 16, valid -ELBO (nats) after genlearn's {g.group(1) if g else '?'} epochs and pythae's {epochs}, median of {reps}",
+    return [(f"VAE latent 16 (genlearn's hidden layers {g.group(2) if g else '?'}), valid -ELBO (nats) after genlearn's {g.group(1) if g else '?'} epochs and pythae's {epochs}, median of {reps}",
              f'{med(rows, 2):.1f} in {med(rows, 3):.2f} s', f'{med(rows, 0):.1f} in {med(rows, 1):.2f} s (pythae VAE)', '', ''),
             ("VAE: time to reach pythae's final -ELBO", 'never' if math.isnan(med(rows, 4)) else f'{med(rows, 4):.2f} s',
              f'{med(rows, 1):.2f} s', f'{med(rows, 5):.2f}', '≤ 1')]

@@ -89,7 +89,7 @@ def main():
     p.add_argument('--latent', type=int, default=16)
     p.add_argument('--genlearn-epochs', type=int, help="epochs of genlearn's VAE (default: the CLI's, `genlearn train vae`)")
     # candidate changes to genlearn's defaults, to measure before proposing them (the defaults are what the CLI uses)
-    p.add_argument('--hidden', type=int, nargs='+', help="genlearn's hidden layer sizes (default: the CLI's, 512 256)")
+    p.add_argument('--hidden', type=int, nargs='+', help="genlearn's hidden layer sizes (default: the CLI's, `genlearn train vae --help`)")
     p.add_argument('--warmup', type=float, help="genlearn's KL warm-up fraction, 0 for none (default: the CLI's, 0.25)")
     p.add_argument('--fused-adam', action='store_true', help="genlearn trains with PyTorch's fused Adam (same update, one kernel)")
     a = p.parse_args()
@@ -97,10 +97,11 @@ def main():
     except ImportError: sys.exit(INSTALL)
     import logging; logging.disable(logging.WARNING)  # pythae logs every epoch
     torch.set_num_threads(1)
-    lr, g_epochs = get_model_spec('vae').lr, a.genlearn_epochs or get_model_spec('vae').epochs
+    spec = get_model_spec('vae')
+    lr, g_epochs, g_hidden = spec.lr, a.genlearn_epochs or spec.epochs, a.hidden or spec.options['hidden'].default
     x_train, _, x_valid, _ = load_images('mnist5k')
     print(f"VAE, latent {a.latent}, BCE, mnist5k {len(x_train)}/{len(x_valid)}, bs {a.bs}, Adam lr {lr}, "
-          f"pythae {a.epochs} epochs, genlearn {g_epochs} epochs, 1 torch thread")
+          f"pythae {a.epochs} epochs, genlearn {g_epochs} epochs with hidden layers {' '.join(map(str, g_hidden))}, 1 torch thread")
     changes = [f"{k} {v}" for k, v in (('hidden', a.hidden), ('warm-up', a.warmup)) if v is not None]
     if a.fused_adam: changes.append('fused Adam')
     if changes: print("genlearn with candidate changes: " + ', '.join(changes))

@@ -15,8 +15,8 @@ from .catalog import DATASETS, dataset_status, check_dataset_name
 __all__ = ['COMMANDS', 'CONFIG_KEYS', 'TRAINERS', 'INDEX_COMMAND', 'CLIError', 'Command', 'register_command', 'positive_int',
            'positive_float', 'non_negative_int', 'non_negative_float', 'open_unit_float', 'positive_ints', 'switch',
            'check_out_dir', 'check_run_dir', 'write_json', 'save_array', 'read_config', 'load_run', 'save_loss_plot',
-           'fit_run', 'mean_image_loss', 'train_autoencoder', 'train_run', 'OneLineErrorParser', 'build_parser', 'main',
-           'cli_index', 'cli_index_source', 'write_cli_index']
+           'fit_run', 'mean_image_loss', 'train_autoencoder', 'train_run', 'add_sample_options', 'sample_options_given',
+           'OneLineErrorParser', 'build_parser', 'main', 'cli_index', 'cli_index_source', 'write_cli_index']
 
 # %% ../nbs/04_cli.ipynb #07d3ccc0
 class CLIError(Exception):
@@ -325,6 +325,34 @@ register_command(Command('encode', "save an autoencoder run's codings of a datas
                          _apply_arguments('codings'), _apply('encode', 'codings')))
 register_command(Command('datasets', 'list the datasets and whether they are available offline', _datasets_arguments, _datasets))
 
+# %% ../nbs/04_cli.ipynb #c4a51e02
+def add_sample_options(p):
+    "Add every registered model's sampling options to the sample command's parser `p`, one group per model (an option two models share, once)."
+    seen = {}
+    for name, spec in sorted(_registered_models().items()):
+        if not spec.sample_options: continue
+        group = p.add_argument_group(f'options for runs of {name}')
+        for key, o in spec.sample_options.items():
+            if key in seen: continue
+            seen[key] = name
+            group.add_argument(_flag(key), dest=key, type=o.type, default=None, choices=o.choices,
+                               metavar=None if o.choices else key.upper(), help=f"{o.help} (default {_show(o.default)})")
+
+def sample_options_given(args, # parsed arguments of the sample command
+                         model_name:str, # the run's model
+                        ) -> dict:
+    "The sampling options given in `args`, as keywords of `model.sample`; a CLIError names any that the run's model does not take."
+    from genlearn.learner import get_model_spec
+    takes = get_model_spec(model_name).sample_options
+    offered = {k for spec in _registered_models().values() for k in spec.sample_options}
+    given = {k: getattr(args, k) for k in sorted(offered) if getattr(args, k, None) is not None}
+    wrong = [k for k in given if k not in takes]
+    if wrong:
+        flags = ', '.join(map(_flag, wrong))
+        also = f"; {model_name} takes {', '.join(map(_flag, takes))}" if takes else ''
+        raise CLIError(f"runs of {model_name} take no {flags}{also}; drop {flags}.")
+    return given
+
 # %% ../nbs/04_cli.ipynb #13ccb8b4
 class OneLineErrorParser(argparse.ArgumentParser):
     "An argparse parser whose errors are one line that points to `--help`, instead of the usage and then the error."
@@ -363,14 +391,16 @@ def _headless():
 
 def _import_needed(argv:list, # the command line's arguments: COMMAND [MODEL] ...
                  ):
-    "Import the module that registers the command named in `argv` and, for `train MODEL`, the modules that define and extend the model, as the index lists them (nothing for `--help`)."
+    "Import the module that registers the command named in `argv`, and the modules that define and extend the models it needs, as the index lists them: `train MODEL`'s model, `sample`'s models with sampling options (nothing for `--help`)."
     command = argv[0] if argv else None
     if command not in _cli_index.commands: return
     _headless()
     importlib.import_module(_cli_index.commands[command]['module'])
-    if command == 'train' and len(argv) > 1 and argv[1] in _cli_index.models:
-        from genlearn.learner import import_model_modules
-        import_model_modules(argv[1])
+    if command == 'train' and len(argv) > 1 and argv[1] in _cli_index.models: needed = [argv[1]]
+    elif command == 'sample': needed = [name for name, entry in _cli_index.models.items() if entry['sample_options']]
+    else: return
+    from genlearn.learner import import_model_modules  # loads PyTorch, which the other commands' first steps do without
+    for name in needed: import_model_modules(name)
 
 def main(argv=None) -> int:
     "Run the `genlearn` command line with `argv` (default: `sys.argv[1:]`); return the exit status."
@@ -421,7 +451,7 @@ class _RegistryTracer:
         return spec
 
 def cli_index() -> dict:
-    "Every command with its help and the module that registers it, and every model with its description, the module that registers it and those that change it later; needs a fresh process."
+    "Every command with its help and the module that registers it, and every model with its description, the module that registers it, those that change it later and its sampling options; needs a fresh process."
     from genlearn.learner import import_all_modules
     if _registered_models(): raise ValueError(f"cli_index must run in a fresh Python process, before any model is registered: {INDEX_COMMAND}")
     tracer = _RegistryTracer()
@@ -432,7 +462,7 @@ def cli_index() -> dict:
     for key, module in tracer.changes:
         if module not in by.setdefault(key, []): by[key].append(module)
     commands = {n: dict(help=c.help, module=by.get(('command', n), [c.run.__module__])[0]) for n, c in COMMANDS.items()}
-    models = {n: dict(description=m.description, module=by[('model', n)][0], extended_by=by[('model', n)][1:])
+    models = {n: dict(description=m.description, module=by[('model', n)][0], extended_by=by[('model', n)][1:], sample_options=sorted(m.sample_options))
               for n, m in sorted(_registered_models().items())}
     return dict(commands=commands, models=models)
 

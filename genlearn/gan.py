@@ -27,9 +27,10 @@ from .cli import TRAINERS, fit_run, positive_int, positive_ints
 from .metrics import embed, class_coverage, class_entropy
 
 # %% auto #0
-__all__ = ['gan_adam', 'NoiseDL', 'gan_dls', 'dense_generator', 'dense_critic', 'GAN', 'GANLoss', 'GANPhases', 'PhaseLoss',
-           'CriticAccuracy', 'gan_splitter', 'gan_learner', 'SampleGrid', 'plot_gan_history', 'CollapseDetector',
-           'ring_centres', 'ring_of_gaussians', 'ring_modes', 'train_gan', 'build_gan']
+__all__ = ['gan_adam', 'NoiseDL', 'gan_dls', 'dense_generator', 'dense_critic', 'GAN', 'check_real_label', 'GANLoss', 'GANPhases',
+           'PhaseLoss', 'CriticAccuracy', 'gan_splitter', 'gan_learner', 'SampleGrid', 'plot_gan_history',
+           'CollapseDetector', 'ring_centres', 'ring_of_gaussians', 'ring_modes', 'fit_gan_run', 'train_gan',
+           'build_gan']
 
 # %% ../nbs/30_gan.ipynb #6d0f9a42
 class NoiseDL(TensorDL):
@@ -113,14 +114,24 @@ class GAN(GANModule):
         finally: self.generator.train(was_training)
         return signed_to_unit(out).clamp(0, 1) if self.images else out
 
+# %% ../nbs/30_gan.ipynb #2a9b8c6d
+def check_real_label(value:float, # the critic's target for real images
+                     allow_one:bool=True, # accept 1 (no smoothing); False where the value must smooth
+                     name:str='real_label', # what the message calls the value (None: the message starts with "must")
+                    ) -> float:
+    "`value` if it is a valid target for real images, in (0.5, 1] (or (0.5, 1) without `allow_one`); else a ValueError that says so."
+    if not (0.5 < value <= 1 if allow_one else 0.5 < value < 1):
+        raise ValueError(f"{name + ' ' if name else ''}must be in (0.5, 1{']' if allow_one else ')'}) "
+                         f"({'1: off; ' if allow_one else ''}0.9 is usual), got {value}.")
+    return value
+
 # %% ../nbs/30_gan.ipynb #2a9b8c70
 class GANLoss(nn.Module):
     "Binary cross-entropy GAN losses on logits; `real_label` < 1 is one-sided label smoothing. Extra inputs go to the critic."
     def __init__(self, gan:GAN, # the model whose critic judges the fakes
                  real_label:float=1.0): # target for real images in the discriminator's phase
         super().__init__()
-        if not 0.5 < real_label <= 1: raise ValueError(f"real_label must be in (0.5, 1], got {real_label}.")
-        self.gan, self.real_label = gan, real_label
+        self.gan, self.real_label = gan, check_real_label(real_label)
         self.gen_loss = self.crit_loss = None
         self.replay = None  # optional: (fakes, *cond) → (fakes, *cond), what the critic sees instead (a replay buffer, lesson 33)
 
@@ -327,15 +338,25 @@ def ring_modes(points, # N×2 samples
     return dict(modes=int((counts >= min_share * len(d)).sum()), quality=good.float().mean().item(), counts=counts.tolist())
 
 # %% ../nbs/30_gan.ipynb #0e1f2a36
-def train_gan(spec, model:GAN, data, out:Path, epochs:int, bs:int, lr:float, cbs=()) -> dict:
-    "Trainer for runs of kind 'gan': two-phase training, then samples.png, loss.png (the game per epoch) and the metrics."
+def fit_gan_run(learner, # called with the run's DataLoaders, returns the Learner to fit
+                model:GAN, # the GAN that `learner` trains
+                data, # (x_train, y_train, x_valid, y_valid), images in [0, 1]
+                out:Path, # run directory, gets loss.png and samples.png
+                epochs:int, bs:int, lr:float, # the command line's settings
+                plot=plot_gan_history, # draws the game per epoch from the fitted Learner
+               ) -> tuple:
+    "The part every GAN trainer shares: DataLoaders in [-1, 1] (labels too for a conditional model), fit, loss.png, samples.png; returns (seconds, history)."
     x_train, y_train, x_valid, y_valid = data
     labels = (y_train, y_valid) if model.n_classes else ()
-    dls = gan_dls(unit_to_signed(x_train), unit_to_signed(x_valid), *labels, noise_size=model.noise_size, bs=bs)
-    learn = gan_learner(dls, model, lr=lr, cbs=cbs)
+    learn = learner(gan_dls(unit_to_signed(x_train), unit_to_signed(x_valid), *labels, noise_size=model.noise_size, bs=bs))
     seconds, hist = fit_run(learn, epochs, lr)
-    save_figure(plot_gan_history(learn), out/'loss.png')
+    save_figure(plot(learn), out/'loss.png')
     save_figure(show_images(model.sample(64, seed=0), ncols=8, scale=0.6), out/'samples.png')
+    return seconds, hist
+
+def train_gan(spec, model:GAN, data, out:Path, epochs:int, bs:int, lr:float, cbs=()) -> dict:
+    "Trainer for runs of kind 'gan': two-phase training, then samples.png, loss.png (the game per epoch) and the metrics."
+    seconds, hist = fit_gan_run(lambda dls: gan_learner(dls, model, lr=lr, cbs=cbs), model, data, out, epochs, bs, lr)
     last = hist[-1]
     return dict(seconds=seconds, train_loss=last['train_loss'], valid_loss=last['valid_loss'],
                 loss="generator's BCE on fixed validation noise", **{k: last[k] for k in ('gen_loss', 'crit_loss', 'acc_real', 'acc_fake')},

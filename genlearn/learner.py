@@ -287,8 +287,11 @@ class ModelSpec:
     lr: float = 1e-3 # default learning rate
     epochs: int = 10 # default number of epochs for `genlearn train`
     callbacks: Callable = None # callbacks(**options) -> fastai callbacks to train with (e.g. input noise)
+    sample_options: dict = field(default_factory=dict) # keyword of `model.sample` -> `Option`: flags of `genlearn sample` for its runs
 
-    def __post_init__(self): self.options = {k: Option(*o) for k, o in self.options.items()}
+    def __post_init__(self):
+        self.options = {k: Option(*o) for k, o in self.options.items()}
+        self.sample_options = {k: Option(*o) for k, o in self.sample_options.items()}
 
 MODELS = {}
 

@@ -146,7 +146,7 @@ def _feature_net(dataset, which):
             except ValueError as e: print(f"cached feature network unusable ({e}); training it again.")
         if not loaded:
             print(f"training the {which} {dataset} feature network (once; cached in {path})")
-            net = train_feature_net(dataset, degrade=which == 'robust')
+            with torch.enable_grad(): net = train_feature_net(dataset, degrade=which == 'robust')  # callers may be in no_grad (`embed` is)
             save_weights(net, path)
     for p in net.parameters(): p.requires_grad_(False)
     return net.eval()

@@ -12,7 +12,7 @@ from fastai.callback.hook import Hook
 
 from .learner import ModelSpec, MODELS, Option
 from .cli import non_negative_int, non_negative_float, switch
-from .gan import GAN, GANLoss
+from .gan import GAN, GANLoss, check_real_label
 import genlearn.dcgan, genlearn.cgan  # they register the models this lesson gives the remedies to
 
 # %% auto #0
@@ -154,8 +154,7 @@ class HistoricalAveraging(Callback):
 class OneSidedLabelSmoothing(Callback):
     "For this fit, the critic's target for real images is `real_label` (0.9) instead of 1; the fakes' target stays 0."
     def __init__(self, real_label:float=0.9): # target for real images, in (0.5, 1)
-        if not 0.5 < real_label < 1: raise ValueError(f"real_label must be in (0.5, 1) (0.9 is usual), got {real_label}.")
-        self.real_label = real_label
+        self.real_label = check_real_label(real_label, allow_one=False)
 
     def before_fit(self):
         self.gan_loss = self.learn.loss_func
@@ -200,8 +199,8 @@ def real_label_value(s:str) -> float:
     "argparse type of `--label-smoothing`: the critic's target for real images, a number in (0.5, 1] (1: no smoothing)."
     try: v = float(s)
     except ValueError: raise argparse.ArgumentTypeError(f"must be a number, got {s!r}") from None
-    if not 0.5 < v <= 1: raise argparse.ArgumentTypeError(f"must be in (0.5, 1] (1: off; 0.9 is usual), got {s}")
-    return v
+    try: return check_real_label(v, name=None)
+    except ValueError as e: raise argparse.ArgumentTypeError(str(e).rstrip('.')) from None
 
 REMEDY_OPTIONS = {
     'replay': (non_negative_int, 0, "experience replay: size of the pool of earlier fakes, ≥ 0 (0: off; 640 is ten batches of 64)"),

@@ -10,7 +10,7 @@ from sklearn.manifold import TSNE
 from .core import as_images, signed_to_unit, atomic_write, as_float_tensor
 
 # %% auto #0
-__all__ = ['show_images', 'show_reconstructions', 'codings_2d', 'plot_codings', 'save_figure']
+__all__ = ['show_images', 'show_reconstructions', 'show_rows', 'codings_2d', 'plot_codings', 'save_figure']
 
 # %% ../nbs/01_show.ipynb #887642af
 def show_images(images, # N×C×H×W (or N×H×W) images
@@ -57,6 +57,19 @@ def show_reconstructions(originals, # N×C×H×W images
     fig.axes[0].set_title('original', fontsize=8, loc='left')
     fig.axes[len(a)].set_title('reconstruction', fontsize=8, loc='left')
     if title: fig.suptitle(title)
+    return fig
+
+# %% ../nbs/01_show.ipynb #0a1b2c3e
+def show_rows(rows:dict, # label → N×C×H×W images, the same N for every label
+              scale:float=0.4, # inches per image
+             ):
+    "One row of images per entry of `rows`, labelled above its first image; return the figure."
+    if not rows: raise ValueError("show_rows: got no rows; pass a dict of label → images.")
+    sizes = {label: len(x) for label, x in rows.items()}
+    if len(set(sizes.values())) > 1: raise ValueError(f"show_rows: every row needs the same number of images, got {sizes}.")
+    n = len(next(iter(rows.values())))
+    fig = show_images(torch.cat([torch.as_tensor(x) for x in rows.values()]), ncols=n, scale=scale, titles=[''] * n * len(rows))
+    for i, label in enumerate(rows): fig.axes[i * n].set_title(label, fontsize=8, loc='left')
     return fig
 
 # %% ../nbs/01_show.ipynb #ee0446cc

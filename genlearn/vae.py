@@ -2,7 +2,7 @@
 
 # %% ../nbs/25_vae.ipynb #3e7518cc
 from __future__ import annotations
-import math, time
+import inspect, math, time
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ from .show import show_images, show_reconstructions, save_figure
 from .learner import (FastLearner, adam, ModelSpec, register_model, encode, decode, reconstruct, layer_sizes,
                               check_recon_loss)
 from .cli import (Command, register_command, CLIError, load_run, TRAINERS, save_array, check_out_dir, positive_int,
-                          positive_float, positive_ints, save_loss_plot, fit_run, mean_image_loss)
+                          positive_float, positive_ints, save_loss_plot, fit_run, mean_image_loss, add_sample_options, sample_options_given)
 
 # %% auto #0
 __all__ = ['LOGVAR_RANGE', 'LOG_2PI', 'clamp_logvar', 'reparameterize', 'kl_std_normal', 'recon_nll', 'VAEEncoder', 'VAEDecoder',
@@ -370,7 +370,7 @@ class LatentExplorer:
         return box
 
 # %% ../nbs/25_vae.ipynb #c33e008b
-def build_vae(in_shape, codings:int=10, beta:float=1.0, hidden=(512, 256), **_) -> MLPVAE:
+def build_vae(in_shape, codings:int=10, beta:float=1.0, hidden=(512,), **_) -> MLPVAE:
     "Build the MLP VAE of the `vae` command-line model."
     return MLPVAE(in_shape, codings=codings, hidden=hidden, beta=beta)
 
@@ -383,7 +383,7 @@ def _vae_callbacks(**_): return [KLWarmup(0.25)]
 _VAE_OPTIONS = {'codings': (positive_int, 10, 'number of coding dimensions, ≥ 1'),
                 'beta': (positive_float, 1.0, 'weight of the KL term (β-VAE), > 0; 1 is the ELBO')}
 _ = register_model(ModelSpec('vae', build=build_vae, loss='bce', kind='vae', lr=1e-3, epochs=20, callbacks=_vae_callbacks,
-                             options={**_VAE_OPTIONS, 'hidden': (positive_ints, [512, 256], 'hidden layer sizes from the image towards the codings')},
+                             options={**_VAE_OPTIONS, 'hidden': (positive_ints, [512], 'hidden layer sizes from the image towards the codings')},
                              description='variational autoencoder with dense layers (Bernoulli decoder)'))
 _ = register_model(ModelSpec('conv-vae', build=build_conv_vae, loss='bce', kind='vae', lr=2e-3, epochs=10, callbacks=_vae_callbacks,
                              options={**_VAE_OPTIONS, 'channels': (positive_ints, [32, 64], 'feature maps of the two stride-2 convolutions')},
@@ -421,6 +421,7 @@ def _sample_arguments(p):
     p.add_argument('--seed', type=int, default=0, help='random seed (default 0)')
     p.add_argument('--ncols', type=positive_int, default=8, help='images per row of the grid (default 8)')
     p.add_argument('--label', type=int, help='class to draw, for a conditional model (e.g. `genlearn train cgan`); default: every class in turn')
+    add_sample_options(p)
 
 def _sample_kwargs(model, config, args) -> dict:
     "Keyword arguments for `model.sample`: `label` only when one is asked for, and only for a conditional model."
@@ -439,7 +440,8 @@ def _sample(args):
     if not callable(getattr(model, 'sample', None)):
         raise CLIError(f"run {args.run} holds a {config['model']} model (kind {config['kind']!r}), which cannot sample; "
                        "use a generative run (e.g. `genlearn train vae`).")
-    kwargs = _sample_kwargs(model, config, args)
+    kwargs = {**_sample_kwargs(model, config, args), **sample_options_given(args, config['model'])}
+    if 'progress' in inspect.signature(model.sample).parameters: kwargs['progress'] = True  # slow samplers show how far they are
     with torch.no_grad(): x = torch.as_tensor(model.sample(args.n, seed=args.seed, **kwargs)).cpu().float()
     if out.suffix == '.npy': save_array(x.numpy(), out)
     else:

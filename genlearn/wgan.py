@@ -15,11 +15,9 @@ from fastai.optimizer import Adam, RMSProp
 from fastai.vision.gan import FixedGANSwitcher
 from fastcore.foundation import L
 
-from .core import unit_to_signed
-from .show import show_images, save_figure
 from .learner import FastLearner, ModelSpec, register_model, layer_sizes, history
-from .cli import TRAINERS, fit_run, positive_int, positive_ints, positive_float
-from .gan import GAN, GANLoss, PhaseLoss, gan_dls, gan_learner
+from .cli import TRAINERS, positive_int, positive_ints, positive_float
+from .gan import GAN, GANLoss, PhaseLoss, gan_learner, fit_gan_run
 from .dcgan import dcgan_generator, dcgan_critic
 from .remedies import add_remedies
 
@@ -185,14 +183,10 @@ def build_wgan(in_shape, # shape of one image (C×H×W)
 # %% ../nbs/34_wgan.ipynb #w34a0055
 def train_wgan(spec, model:GAN, data, out:Path, epochs:int, bs:int, lr:float, cbs=()) -> dict:
     "Trainer for runs of kind 'wgan': `wgan_learner` (the switcher among `cbs` sets n_critic), then samples.png, loss.png and the metrics."
-    x_train, y_train, x_valid, y_valid = data
-    labels = (y_train, y_valid) if model.n_classes else ()
     switcher = [cb for cb in cbs if isinstance(cb, FixedGANSwitcher)]
-    learn = wgan_learner(gan_dls(unit_to_signed(x_train), unit_to_signed(x_valid), *labels, noise_size=model.noise_size, bs=bs), model, lr=lr,
-                         n_critic=switcher[0].n_crit if switcher else 5, cbs=[cb for cb in cbs if not isinstance(cb, FixedGANSwitcher)])
-    seconds, hist = fit_run(learn, epochs, lr)
-    save_figure(plot_wgan_history(learn), out/'loss.png')
-    save_figure(show_images(model.sample(64, seed=0), ncols=8, scale=0.6), out/'samples.png')
+    learner = lambda dls: wgan_learner(dls, model, lr=lr, n_critic=switcher[0].n_crit if switcher else 5,
+                                       cbs=[cb for cb in cbs if not isinstance(cb, FixedGANSwitcher)])
+    seconds, hist = fit_gan_run(learner, model, data, out, epochs, bs, lr, plot=plot_wgan_history)
     last, clip = hist[-1], [cb.c for cb in cbs if isinstance(cb, WeightClipping)]
     return dict(seconds=seconds, train_loss=last['train_loss'], valid_loss=last['valid_loss'],
                 loss="generator's loss (minus the critic's mean score) on fixed validation noise",

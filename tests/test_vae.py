@@ -7,7 +7,8 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from genlearn.data import load_images, reconstruction_dls
-from genlearn.vae import (LOGVAR_RANGE, MLPVAE, ConvVAE, ELBOLoss, KLWarmup, LatentExplorer, iwae_bound, kl_std_normal,
+from genlearn.learner import build_model
+from genlearn.vae import (LOGVAR_RANGE, MLPVAE, ConvVAE, ELBOLoss, KLWarmup, LatentExplorer, build_vae, iwae_bound, kl_std_normal,
                           negative_elbo, recon_nll, reparameterize, vae_learner)
 from cli_runner import genlearn
 
@@ -118,6 +119,13 @@ def test_elbo_below_iwae_on_trained_model():
     assert elbo < -50  # a real number of nats, not a degenerate bound
 
 
+def test_cli_default_vae_has_one_hidden_layer_of_512():
+    "The `vae` model's option default and `build_vae`'s own default build the same network; the lesson's MLPVAE keeps 512-256."
+    shapes = lambda m: [tuple(p.shape) for p in m.parameters()]
+    assert shapes(build_model('vae', (1, 28, 28))) == shapes(build_vae((1, 28, 28))) == shapes(MLPVAE((1, 28, 28), hidden=[512]))
+    assert shapes(MLPVAE((1, 28, 28))) == shapes(MLPVAE((1, 28, 28), hidden=[512, 256]))
+
+
 @pytest.fixture(scope='module')
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp('runs')/'vae'
@@ -129,7 +137,7 @@ def run(tmp_path_factory):
 def test_train_vae_writes_run(run):
     assert {'model.pt', 'config.json', 'metrics.json', 'loss.png', 'samples.png'} <= {p.name for p in run.iterdir()}
     config, m = json.loads((run/'config.json').read_text()), json.loads((run/'metrics.json').read_text())
-    assert config['kind'] == 'vae' and config['options'] == {'codings': 8, 'beta': 1.0, 'hidden': [512, 256]}
+    assert config['kind'] == 'vae' and config['options'] == {'codings': 8, 'beta': 1.0, 'hidden': [512]}
     assert 50 < m['valid_nelbo'] < 400 and m['codings'] == 8
     for k in ['seconds', 'train_loss', 'valid_loss', 'loss', 'history']: assert k in m
     assert (run/'samples.png').read_bytes()[:4] == b'\x89PNG'
