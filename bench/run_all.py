@@ -75,12 +75,24 @@ def dcgan(epochs):
     return rows
 
 
+def ddpm(budget, n):
+    "genlearn's DDPM against diffusers' at an equal training budget."
+    out = run('ddpm_vs_diffusers.py', '--budget', budget, '--n', n)
+    if 'diffusers is not installed' in out: return [('DDPM vs diffusers', '', 'diffusers missing: pip install diffusers', '', 'FID ≤ 1')]
+    g, d = (numbers(rf'{name}: (\d+) steps, FID ([\d.]+), sampling ([\d.]+) s per 1,000', out) for name in ('genlearn', 'diffusers'))
+    r = numbers(r'median over \d+: FID ratio ([\d.]+)', out)
+    return [(f'DDPM after {budget:g} s of training: FID (DDIM 50 steps, n={n}); training steps', f'{med(g, 1):.3f}; {med(g, 0):.0f} steps',
+             f'{med(d, 1):.3f}; {med(d, 0):.0f} steps (diffusers UNet2DModel)', f'{r[0][0]:.3f}' if r else '?', '≤ 1'),
+            ('DDPM: DDIM-50 sampling, s per 1,000 images', f'{med(g, 2):.1f} s', f'{med(d, 2):.1f} s', f'{med(g, 2) / med(d, 2):.3f}', '')]
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--quick', action='store_true', help='fewer repetitions and epochs, to check that every benchmark runs')
     a = p.parse_args()
     reps, epochs = (1, 1) if a.quick else (3, 5)
-    rows = cli_startup(5) + throughput(1 if a.quick else 9, epochs) + vae(reps, *((2, 2) if a.quick else (10,))) + metrics() + dcgan(1 if a.quick else 3)
+    rows = (cli_startup(5) + throughput(1 if a.quick else 9, epochs) + vae(reps, *((2, 2) if a.quick else (10,))) + metrics() + dcgan(1 if a.quick else 3)
+            + ddpm(*((30, 200) if a.quick else (600, 1000))))
     head = ('measurement', 'genlearn', 'peer', 'ratio', 'target')
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(5)]
     for r in [head, tuple('-' * w for w in widths)] + rows:

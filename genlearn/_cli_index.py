@@ -15,6 +15,7 @@ models = {
     'conv-ae': {'description': 'convolutional autoencoder: conv + max-pool encoder, transpose-conv or upsample+conv decoder', 'module': 'genlearn.conv', 'extended_by': [], 'sample_options': []},
     'conv-vae': {'description': 'convolutional variational autoencoder (Bernoulli decoder)', 'module': 'genlearn.vae', 'extended_by': [], 'sample_options': []},
     'dcgan': {'description': "deep convolutional GAN (Géron's layers, the DCGAN guidelines): strided convolutions, batch norm, ReLU and leaky ReLU, tanh output", 'module': 'genlearn.dcgan', 'extended_by': ['genlearn.remedies'], 'sample_options': []},
+    'ddpm': {'description': 'denoising diffusion (Ho et al. 2020): a small U-Net predicts the noise; ancestral or DDIM sampling', 'module': 'genlearn.diffusion', 'extended_by': [], 'sample_options': ['clip', 'eta', 'sampler', 'steps']},
     'denoising-ae': {'description': 'stacked autoencoder trained to remove Gaussian or dropout noise from its inputs', 'module': 'genlearn.denoising', 'extended_by': [], 'sample_options': []},
     'gan': {'description': 'the simple dense GAN (leaky ReLU, tanh output), trained in two phases per iteration', 'module': 'genlearn.gan', 'extended_by': ['genlearn.remedies'], 'sample_options': []},
     'linear-ae': {'description': 'linear encoder and decoder (no activations) trained with the MSE: learns the PCA subspace', 'module': 'genlearn.pca', 'extended_by': [], 'sample_options': []},

@@ -335,8 +335,10 @@ def add_sample_options(p):
         for key, o in spec.sample_options.items():
             if key in seen: continue
             seen[key] = name
-            group.add_argument(_flag(key), dest=key, type=o.type, default=None, choices=o.choices,
-                               metavar=None if o.choices else key.upper(), help=f"{o.help} (default {_show(o.default)})")
+            if o.type is switch: group.add_argument(_flag(key), dest=key, action='store_const', const=True, default=None, help=f"{o.help} (off unless given)")
+            else: group.add_argument(_flag(key), dest=key, type=o.type, default=None, choices=o.choices,
+                                     metavar=None if o.choices else key.upper(),
+                                     help=o.help if o.default is None else f"{o.help} (default {_show(o.default)})")
 
 def sample_options_given(args, # parsed arguments of the sample command
                          model_name:str, # the run's model

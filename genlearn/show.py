@@ -2,6 +2,7 @@
 
 # %% ../nbs/01_show.ipynb #e3e45ef6
 from __future__ import annotations
+import io
 import numpy as np
 import torch
 import matplotlib.pyplot as plt
@@ -10,7 +11,7 @@ from sklearn.manifold import TSNE
 from .core import as_images, signed_to_unit, atomic_write, as_float_tensor
 
 # %% auto #0
-__all__ = ['show_images', 'show_reconstructions', 'show_rows', 'codings_2d', 'plot_codings', 'save_figure']
+__all__ = ['show_images', 'show_reconstructions', 'show_rows', 'compact_figure', 'codings_2d', 'plot_codings', 'save_figure']
 
 # %% ../nbs/01_show.ipynb #887642af
 def show_images(images, # N×C×H×W (or N×H×W) images
@@ -71,6 +72,18 @@ def show_rows(rows:dict, # label → N×C×H×W images, the same N for every lab
     fig = show_images(torch.cat([torch.as_tensor(x) for x in rows.values()]), ncols=n, scale=scale, titles=[''] * n * len(rows))
     for i, label in enumerate(rows): fig.axes[i * n].set_title(label, fontsize=8, loc='left')
     return fig
+
+# %% ../nbs/01_show.ipynb #0a1b2c42
+def compact_figure(fig, # a matplotlib figure (closed afterwards)
+                   colors:int=64): # size of the palette
+    "`fig` as a PNG image (IPython's `Image`) with a palette of `colors`, so that figures of noisy images stay small in a notebook."
+    from IPython.display import Image
+    from PIL import Image as PILImage
+    full, small = io.BytesIO(), io.BytesIO()
+    fig.savefig(full, format='png', bbox_inches='tight')
+    plt.close(fig)
+    PILImage.open(full).convert('RGB').quantize(colors).save(small, format='png', optimize=True)
+    return Image(small.getvalue())
 
 # %% ../nbs/01_show.ipynb #ee0446cc
 def codings_2d(codings, # N×K codings
