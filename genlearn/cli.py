@@ -3,6 +3,7 @@
 # %% ../nbs/04_cli.ipynb #6b01fd73
 from __future__ import annotations
 import argparse, errno, importlib, importlib.machinery, json, math, os, sys, tempfile, time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -164,10 +165,27 @@ def save_loss_plot(learn, path):
     learn.recorder.plot_loss(skip_start=0, ax=ax)
     save_figure(fig, path)
 
+def _broadcast_indices(self, t, rank):
+    "fastai's `DistributedDL._broadcast` on the device the process group's backend needs: fastai's own moves to CUDA, which gloo on a CPU cannot use."
+    import torch
+    t = torch.tensor(t, dtype=torch.long, device='cuda' if torch.distributed.get_backend() == 'nccl' else 'cpu')
+    torch.distributed.broadcast(t, rank)
+    return t.cpu().tolist()
+
+def _fit(learn, epochs:int, lr:float):
+    "`learn.fit`, data-parallel in fastai's `distrib_ctx` when a launcher (`accelerate launch`, `torchrun`) started several processes."
+    from fastai.torch_core import num_distrib
+    if num_distrib() <= 1: return learn.fit(epochs, lr)
+    import torch
+    from fastai.distributed import DistributedDL
+    DistributedDL._broadcast = _broadcast_indices
+    on_gpu = torch.cuda.is_available()  # without one, accelerate joins the processes over gloo on the CPU
+    with learn.distrib_ctx(sync_bn=on_gpu, cpu=not on_gpu): learn.fit(epochs, lr)
+
 def fit_run(learn, epochs:int, lr:float) -> tuple:
-    "Fit `learn` with fastai's progress bar; return `(seconds, history)`, one dict of losses and metrics per epoch."
+    "Fit `learn` with fastai's progress bar (data-parallel under `accelerate launch`); return `(seconds, history)`, one dict of losses and metrics per epoch."
     start = time.time()
-    learn.fit(epochs, lr)
+    _fit(learn, epochs, lr)
     seconds = time.time() - start
     names = [n for n in learn.recorder.metric_names[1:] if n != 'time']
     history = [dict(epoch=i + 1, **{n: float(v) for n, v in zip(names, row)}) for i, row in enumerate(learn.recorder.values)]
@@ -200,6 +218,19 @@ def train_autoencoder(spec, model, data, out:Path, epochs:int, bs:int, lr:float,
 
 TRAINERS = {'autoencoder': train_autoencoder}
 
+def _is_writer() -> bool:
+    "Whether this process writes the run and reports it: the only one, or rank 0 of a data-parallel launch."
+    return int(os.environ.get('RANK', 0)) == 0
+
+@contextmanager
+def _staging(out:Path):
+    "`atomic_dir(out)` in the writing process (every file goes in together, or none does); in the other ranks a scratch directory, deleted afterwards."
+    from genlearn.core import atomic_dir
+    if _is_writer():
+        with atomic_dir(out) as staging: yield staging
+    else:
+        with tempfile.TemporaryDirectory() as scratch: yield Path(scratch)
+
 def train_run(model_name:str, # a registered model, see `MODELS`
               dataset:str='mnist5k', # dataset name, see `DATASETS`
               epochs:int=None, # training epochs (default: the model's)
@@ -211,7 +242,7 @@ def train_run(model_name:str, # a registered model, see `MODELS`
               **options, # the model's own options
              ) -> dict:
     "Train registered model `model_name` and write its run directory; return the metrics."
-    from genlearn.core import set_seed, atomic_dir, default_device
+    from genlearn.core import set_seed, default_device
     from genlearn.data import load_images
     from genlearn.learner import get_model_spec, build_model, model_options, training_callbacks, save_weights
     spec = get_model_spec(model_name)
@@ -230,7 +261,7 @@ def train_run(model_name:str, # a registered model, see `MODELS`
     out = check_run_dir(out or Path('runs')/model_name)
     config = dict(model=model_name, kind=spec.kind, options=options, in_shape=list(in_shape), dataset=dataset,
                   valid_pct=valid_pct, seed=seed, epochs=epochs, bs=bs, lr=lr, genlearn_version=genlearn.__version__)
-    with atomic_dir(out) as staging:  # every file goes in together, or none does
+    with _staging(out) as staging:
         metrics = TRAINERS[spec.kind](spec, model, data, staging, epochs, bs, lr, cbs)
         metrics = dict(model=model_name, dataset=dataset, epochs=epochs, n_train=len(data[0]), n_valid=len(data[2]),
                        device=str(default_device()), **metrics)
@@ -279,6 +310,7 @@ def _train(args):
     out = args.out or f'runs/{args.model}'
     options = {n: getattr(args, n) for n in spec.options}
     m = train_run(args.model, dataset=args.dataset, epochs=args.epochs, bs=args.bs, lr=args.lr, seed=args.seed, out=out, **options)
+    if not _is_writer(): return
     print(f"{args.model} on {args.dataset}: valid loss {m['valid_loss']:.5f} ({m['loss']}) after {m['epochs']} epochs "
           f"in {m['seconds']:.1f} s; wrote {out}/")
     if m.get('worse_than_baseline'):

@@ -192,6 +192,8 @@ class TensorDL(DataLoader):
         return torch.randperm(self.n) if self.shuffle else torch.arange(self.n)
 
     def create_batches(self, idxs):
+        # a tensor from `get_idxs`, or an iterator of indices from a wrapper (fastai's `DistributedDL` passes one rank's share)
+        if not isinstance(idxs, torch.Tensor): idxs = torch.tensor(list(idxs), dtype=torch.long)
         last = len(idxs) - (len(idxs) % self.bs if self.drop_last else 0)
         for i in range(0, last, self.bs): yield self._take(idxs[i:i + self.bs])
 

@@ -203,9 +203,11 @@ class WeightEMA(Callback):
         if not 0 < decay < 1: raise ValueError(f"decay must be between 0 and 1, got {decay}.")
         self.decay = decay
 
-    def before_fit(self): self.ema = AveragedModel(self.learn.model, multi_avg_fn=_warmed_up_ema(self.decay), use_buffers=True)
-    def after_step(self): self.ema.update_parameters(self.learn.model)
-    def after_fit(self): self.learn.model.load_state_dict(self.ema.module.state_dict())
+    # data-parallel training wraps the model for the fit (as `.module`); the average is of the model itself
+    def _model(self): return getattr(self.learn.model, 'module', self.learn.model)
+    def before_fit(self): self.ema = AveragedModel(self._model(), multi_avg_fn=_warmed_up_ema(self.decay), use_buffers=True)
+    def after_step(self): self.ema.update_parameters(self._model())
+    def after_fit(self): self._model().load_state_dict(self.ema.module.state_dict())
 
 def diffusion_learner(dls, # clean images in [-1, 1] (inputs; targets are ignored), e.g. `reconstruction_dls`
                       model, # a `DDPM`
