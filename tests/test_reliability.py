@@ -167,8 +167,11 @@ def test_out_must_not_be_a_folder_of_other_files(tmp_path, capsys):
 
 def _start_training(run):
     env = {**os.environ, 'MPLBACKEND': 'Agg'}
+    # SIGINT back to its default in the child: a test run started in the background (`cmd &`) hands its children an
+    # ignored SIGINT, and Python then installs no KeyboardInterrupt handler
     return subprocess.Popen([GENLEARN, *TRAIN_DIGITS[:-1], '1000', '--codings', '5', '--out', str(run)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_until_training(proc, run, timeout=60):
