@@ -13,6 +13,7 @@ from fastai.callback.core import Callback
 from fastai.optimizer import Adam
 from fastprogress.fastprogress import progress_bar
 
+import genlearn
 from .core import unit_to_signed, signed_to_unit
 from .data import reconstruction_dls
 from .show import show_images, save_figure
@@ -22,7 +23,7 @@ from .cli import TRAINERS, fit_run, save_loss_plot, positive_int, positive_ints,
 # %% auto #0
 __all__ = ['SCHEDULES', 'SAMPLERS', 'linear_betas', 'cosine_betas', 'NoiseSchedule', 'time_embedding', 'ResBlock',
            'SelfAttention', 'UNet', 'DiffusionNoise', 'WeightEMA', 'diffusion_learner', 'sampling_steps', 'ddpm_step',
-           'ddim_step', 'DDPM', 'build_ddpm', 'train_diffusion']
+           'ddim_step', 'DDPM', 'build_ddpm', 'train_diffusion', 'shipped_ddpm']
 
 # %% ../nbs/50_diffusion.ipynb #d50a0007
 def _check_steps(steps):
@@ -360,3 +361,9 @@ _ = register_model(ModelSpec('ddpm', build=build_ddpm, kind='diffusion', lr=2e-3
                                              'eta': (_eta, 0.0, "DDIM's noise scale in [0, 1] (ddim only)"),
                                              'clip': (switch, False, "clip each step's implied clean image to [-1, 1]")},
                              description='denoising diffusion (Ho et al. 2020): a small U-Net predicts the noise; ancestral or DDIM sampling'))
+
+# %% ../nbs/50_diffusion.ipynb #d50a0061
+def shipped_ddpm() -> DDPM:
+    "The `ddpm` model that `genlearn train ddpm` trains on mnist5k with its defaults (seed 42, one thread), loaded from the package, in evaluation mode."
+    from genlearn.learner import load_weights
+    return load_weights(build_ddpm((1, 28, 28)), Path(genlearn.__file__).parent/'assets'/'ddpm_mnist5k.pt').eval()
