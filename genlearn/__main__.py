@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from .cli import main
 
-if __name__ == '__main__' and __package__: sys.exit(main())  # run as `python -m genlearn`, not imported, nor run in a notebook's kernel (which has no package)
-
 # %% auto #0
 __all__ = []
+
+# %% ../nbs/04a_main.ipynb #a4f10006b
+if __name__ == '__main__' and __package__: sys.exit(main())  # run as `python -m genlearn`, not imported, nor run in a notebook's kernel (which has no package)

@@ -55,16 +55,20 @@ def test_leading_spacing_pitfall(diffusers):
     assert diffusers.DDPMScheduler().config.clip_sample  # why every comparison below sets clip_sample explicitly
 
 
+def checked_steps(ref, n):
+    "(i, t, prev) at the first, second, middle and last step of n, after checking that diffusers visits the same steps."
+    ts = sampling_steps(1000, n)
+    assert ts == ref.timesteps.tolist()
+    return [(i, ts[i], ts[i + 1] if i + 1 < n else -1) for i in [0, 1, n // 2, n - 1]]
+
+
 @pytest.mark.parametrize('ours,theirs', SCHEDULES)
 @pytest.mark.parametrize('n', [1000, 50, 10])
 @pytest.mark.parametrize('clip', [False, True])
 def test_ddpm_step(diffusers, ours, theirs, n, clip):
     s, ref = NoiseSchedule.named(ours, 1000), reference(diffusers.DDPMScheduler, theirs, 1000, n, clip)
-    ts = sampling_steps(1000, n)
-    assert ts == ref.timesteps.tolist()
     g = torch.Generator().manual_seed(n)
-    for i in [0, 1, n // 2, n - 1]:
-        t, prev = ts[i], ts[i + 1] if i + 1 < n else -1
+    for i, t, prev in checked_steps(ref, n):
         xt, eps = torch.randn(4, 1, 8, 8, generator=g), torch.randn(4, 1, 8, 8, generator=g)
         torch.manual_seed(i)  # diffusers draws the step's noise from the global generator
         theirs_out = ref.step(eps, t, xt).prev_sample
@@ -79,11 +83,8 @@ def test_ddpm_step(diffusers, ours, theirs, n, clip):
 @pytest.mark.parametrize('clip', [False, True])
 def test_ddim_step(diffusers, ours, theirs, n, eta, clip):
     s, ref = NoiseSchedule.named(ours, 1000), reference(diffusers.DDIMScheduler, theirs, 1000, n, clip)
-    ts = sampling_steps(1000, n)
-    assert ts == ref.timesteps.tolist()
     g = torch.Generator().manual_seed(n)
-    for i in [0, 1, n // 2, n - 1]:
-        t, prev = ts[i], ts[i + 1] if i + 1 < n else -1
+    for _, t, prev in checked_steps(ref, n):
         xt, eps, z = (torch.randn(4, 1, 8, 8, generator=g) for _ in range(3))
         theirs_out = ref.step(eps, t, xt, eta=eta, variance_noise=z, use_clipped_model_output=clip).prev_sample
         assert close(ddim_step(s, xt, eps, t, prev, eta, z, clip=clip), theirs_out), (t, prev)
