@@ -290,24 +290,28 @@ class DDPM(nn.Module):
                clip:bool=False, # clip each step's implied x₀ to [−1, 1] (Ho et al. do)
                bs:int=500, # images denoised at a time
                frames:int=0, # also return this many snapshots along the way, from pure noise on
-               progress:bool=False): # show a progress bar over the steps
+               progress:bool=False, # show a progress bar over the steps
+               noise:torch.Tensor=None): # the starting x_T, n × the image shape (None: drawn with `seed`)
         "`n` images from the reverse process, started from pure noise, in evaluation mode, on the CPU in [0, 1] (and the snapshots if `frames`)."
         if isinstance(n, bool) or not isinstance(n, int) or n <= 0: raise ValueError(f"n must be a positive integer, got {n!r}.")
         if sampler not in SAMPLERS: raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}.")
         if sampler == 'ddpm' and eta: raise ValueError("eta belongs to the ddim sampler; drop it, or use sampler='ddim'.")
         if not 0 <= eta <= 1: raise ValueError(f"eta must be from 0 to 1, got {eta}.")
+        if noise is not None and tuple(noise.shape) != (n, *self.in_shape):
+            raise ValueError(f"noise must have shape {(n, *self.in_shape)} (n × the image shape), got {tuple(noise.shape)}.")
         ts = sampling_steps(self.schedule.steps, steps or (self.schedule.steps if sampler == 'ddpm' else min(50, self.schedule.steps)))
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         was_training = self.training
         self.eval()
-        try: outs = [self._denoise(min(bs, n - i), ts, sampler, eta, clip, gen, frames, progress) for i in range(0, n, bs)]
+        try: outs = [self._denoise(min(bs, n - i), None if noise is None else noise[i:i + bs], ts, sampler, eta, clip, gen, frames, progress)
+                     for i in range(0, n, bs)]
         finally: self.train(was_training)
         images = torch.cat([o[0] for o in outs])
         return (images, [torch.cat(f) for f in zip(*(o[1] for o in outs))]) if frames else images
 
-    def _denoise(self, n, ts, sampler, eta, clip, gen, frames, progress):
+    def _denoise(self, n, start, ts, sampler, eta, clip, gen, frames, progress):
         device = next(self.parameters()).device
-        x = torch.randn(n, *self.in_shape, generator=gen).to(device)
+        x = (torch.randn(n, *self.in_shape, generator=gen) if start is None else start).to(device)
         keep = set(ts[::max(1, len(ts) // frames)][:frames]) if frames else set()
         snapshots = []
         for i, t in enumerate(progress_bar(ts, leave=False) if progress else ts):
