@@ -165,22 +165,29 @@ def save_loss_plot(learn, path):
     learn.recorder.plot_loss(skip_start=0, ax=ax)
     save_figure(fig, path)
 
-def _broadcast_indices(self, t, rank):
-    "fastai's `DistributedDL._broadcast` on the device the process group's backend needs: fastai's own moves to CUDA, which gloo on a CPU cannot use."
+def _distributed_loaders(dls):
+    "fastai's `DistributedDL` around each of `dls`, broadcasting the batch order on the device the process group's backend needs: fastai's moves it to CUDA, which gloo on a CPU cannot use."
     import torch
-    t = torch.tensor(t, dtype=torch.long, device='cuda' if torch.distributed.get_backend() == 'nccl' else 'cpu')
-    torch.distributed.broadcast(t, rank)
-    return t.cpu().tolist()
+    from fastai.distributed import DistributedDL  # needs accelerate, an optional dependency: imported only under a launcher
+
+    class BackendDistributedDL(DistributedDL):
+        def _broadcast(self, t, rank):
+            t = torch.tensor(t, dtype=torch.long, device='cuda' if torch.distributed.get_backend() == 'nccl' else 'cpu')
+            torch.distributed.broadcast(t, rank)
+            return t.cpu().tolist()
+    return [BackendDistributedDL(dl) for dl in dls]
 
 def _fit(learn, epochs:int, lr:float):
     "`learn.fit`, data-parallel in fastai's `distrib_ctx` when a launcher (`accelerate launch`, `torchrun`) started several processes."
     from fastai.torch_core import num_distrib
     if num_distrib() <= 1: return learn.fit(epochs, lr)
     import torch
-    from fastai.distributed import DistributedDL
-    DistributedDL._broadcast = _broadcast_indices
     on_gpu = torch.cuda.is_available()  # without one, accelerate joins the processes over gloo on the CPU
-    with learn.distrib_ctx(sync_bn=on_gpu, cpu=not on_gpu): learn.fit(epochs, lr)
+    loaders = learn.dls.loaders
+    learn.dls.loaders = _distributed_loaders(loaders)  # fastai's trainer keeps loaders that are already distributed
+    try:
+        with learn.distrib_ctx(sync_bn=on_gpu, cpu=not on_gpu): learn.fit(epochs, lr)
+    finally: learn.dls.loaders = loaders
 
 def fit_run(learn, epochs:int, lr:float) -> tuple:
     "Fit `learn` with fastai's progress bar (data-parallel under `accelerate launch`); return `(seconds, history)`, one dict of losses and metrics per epoch."
