@@ -8,6 +8,7 @@ commands = {
     'datasets': {'help': 'list the datasets and whether they are available offline', 'module': 'genlearn.cli'},
     'evaluate': {'help': 'score a run or a .npy of images with FID, KID, IS, precision/recall and coverage (autoencoder runs: reconstructions of the validation split)', 'module': 'genlearn.metrics'},
     'sample': {'help': 'draw samples from a generative run: an image grid (.png) or an array (.npy)', 'module': 'genlearn.vae'},
+    'translate': {'help': 'apply an image-to-image run to a .npy of input images; save the outputs (.npy)', 'module': 'genlearn.pix2pix'},
 }
 
 models = {
@@ -18,7 +19,9 @@ models = {
     'ddpm': {'description': 'denoising diffusion (Ho et al. 2020): a small U-Net predicts the noise; ancestral or DDIM sampling', 'module': 'genlearn.diffusion', 'extended_by': [], 'sample_options': ['clip', 'eta', 'sampler', 'steps']},
     'denoising-ae': {'description': 'stacked autoencoder trained to remove Gaussian or dropout noise from its inputs', 'module': 'genlearn.denoising', 'extended_by': [], 'sample_options': []},
     'gan': {'description': 'the simple dense GAN (leaky ReLU, tanh output), trained in two phases per iteration', 'module': 'genlearn.gan', 'extended_by': ['genlearn.remedies'], 'sample_options': []},
+    'latent-diffusion': {'description': 'latent diffusion (Rombach et al. 2022): a residual MLP denoises the codes of a trained VAE, by class with classifier-free guidance', 'module': 'genlearn.latent_diffusion', 'extended_by': [], 'sample_options': ['eta', 'guidance', 'sampler', 'steps']},
     'linear-ae': {'description': 'linear encoder and decoder (no activations) trained with the MSE: learns the PCA subspace', 'module': 'genlearn.pca', 'extended_by': [], 'sample_options': []},
+    'pix2pix': {'description': 'Pix2Pix (Isola et al. 2017): U-Net generator and PatchGAN pair critic, L1 + adversarial loss, digits from their edges', 'module': 'genlearn.pix2pix', 'extended_by': [], 'sample_options': []},
     'recurrent-ae': {'description': 'recurrent autoencoder: LSTM over image rows to a coding vector, LSTM back to rows', 'module': 'genlearn.recurrent', 'extended_by': [], 'sample_options': []},
     'sparse-ae': {'description': 'autoencoder with sigmoid codings and an l1 or KL sparsity penalty on them', 'module': 'genlearn.sparse', 'extended_by': [], 'sample_options': []},
     'stacked-ae': {'description': 'stacked autoencoder in-hidden-codings-hidden-in with SELU (784-100-30-100-784 on MNIST)', 'module': 'genlearn.stacked', 'extended_by': [], 'sample_options': []},

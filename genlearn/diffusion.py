@@ -281,6 +281,15 @@ class DDPM(nn.Module):
 
     def forward(self, xt, t): return self.net(xt, t)
 
+    # two hooks for subclasses that denoise something else than pixels (e.g. latent codes) or condition the network
+    def predict_noise(self, x, t):
+        "The noise the sampler removes from `x` at steps `t` (here: the network's prediction)."
+        return self.net(x, t)
+
+    def to_images(self, x):
+        "Images in [0, 1] from the denoised `x` (here: pixels in [-1, 1], rescaled)."
+        return signed_to_unit(x).clamp(0, 1)
+
     @torch.no_grad()
     def sample(self, n:int, # number of images
                seed:int=None, # seed of the starting noise and of every step's noise
@@ -315,13 +324,13 @@ class DDPM(nn.Module):
         keep = set(ts[::max(1, len(ts) // frames)][:frames]) if frames else set()
         snapshots = []
         for i, t in enumerate(progress_bar(ts, leave=False) if progress else ts):
-            if t in keep: snapshots.append(signed_to_unit(x).clamp(0, 1).cpu())
+            if t in keep: snapshots.append(self.to_images(x).cpu())
             prev = ts[i + 1] if i + 1 < len(ts) else -1
-            eps = self.net(x, torch.full((n,), t, device=device))
+            eps = self.predict_noise(x, torch.full((n,), t, device=device))
             z = torch.randn(n, *self.in_shape, generator=gen).to(device)
             x = (ddpm_step(self.schedule, x, eps, t, prev, z, clip) if sampler == 'ddpm'
                  else ddim_step(self.schedule, x, eps, t, prev, eta, z, clip))
-        return signed_to_unit(x).clamp(0, 1).cpu(), snapshots
+        return self.to_images(x).cpu(), snapshots
 
 # %% ../nbs/50_diffusion.ipynb #d50a0059
 def build_ddpm(in_shape, channels=(32, 64), patch:int=2, mid_blocks:int=2, attention:bool=False, schedule:str='linear', timesteps:int=1000, **_) -> DDPM:

@@ -10,3 +10,10 @@ def genlearn(*args, cwd=None, timeout=600):
     env = {**os.environ, 'MPLBACKEND': 'Agg'}
     env.pop('IN_TEST', None)
     return subprocess.run([GENLEARN, *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
+
+
+def exit_status(argv) -> int:
+    "What `genlearn ARGV` exits with when run in this process, whether argparse stops it or the command returns."
+    from genlearn.cli import main
+    try: return main(argv)
+    except SystemExit as e: return e.code

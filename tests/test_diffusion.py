@@ -5,14 +5,11 @@ import numpy as np
 import pytest
 import torch
 
+from cli_runner import exit_status
 from genlearn.cli import load_run, main
 from genlearn.diffusion import NoiseSchedule, sampling_steps, ddpm_step, ddim_step
 
 
-def status(args):
-    "The exit status of `genlearn ARGS` run in this process (argparse exits by itself on malformed arguments)."
-    try: return main(args)
-    except SystemExit as e: return e.code
 
 
 @pytest.fixture(scope='module')
@@ -121,7 +118,7 @@ def test_train_ddpm_writes_a_run_that_sample_and_evaluate_accept(ddpm_run, tmp_p
     (['--sampler', 'euler'], "invalid choice: 'euler'"),
 ])
 def test_sample_refuses_bad_options(ddpm_run, tmp_path, capsys, args, reason):
-    assert status(['sample', str(ddpm_run), '--out', str(tmp_path/'x.npy'), *args]) == 2
+    assert exit_status(['sample', str(ddpm_run), '--out', str(tmp_path/'x.npy'), *args]) == 2
     assert reason in capsys.readouterr().err
     assert not (tmp_path/'x.npy').exists()
 
@@ -129,7 +126,7 @@ def test_sample_refuses_bad_options(ddpm_run, tmp_path, capsys, args, reason):
 def test_sampling_options_of_another_family_are_refused(tmp_path, capsys):
     run = tmp_path/'gan'
     assert main(['train', 'gan', '--dataset', 'digits', '--epochs', '1', '--hidden', '8', '--out', str(run)]) == 0
-    assert status(['sample', str(run), '--steps', '10', '--out', str(tmp_path/'x.npy')]) == 2
+    assert exit_status(['sample', str(run), '--steps', '10', '--out', str(tmp_path/'x.npy')]) == 2
     assert 'runs of gan take no --steps; drop --steps' in capsys.readouterr().err
 
 
@@ -140,6 +137,6 @@ def test_sampling_options_of_another_family_are_refused(tmp_path, capsys):
     (['--channels', '8,16,32,64'], 'multiples of 16'),
 ])
 def test_train_refuses_bad_options(tmp_path, capsys, args, reason):
-    assert status(['train', 'ddpm', '--dataset', 'digits', '--epochs', '1', '--out', str(tmp_path/'r'), *args]) == 2
+    assert exit_status(['train', 'ddpm', '--dataset', 'digits', '--epochs', '1', '--out', str(tmp_path/'r'), *args]) == 2
     assert reason in capsys.readouterr().err
     assert not (tmp_path/'r').exists()

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from cli_runner import exit_status
 from genlearn.cli import main, load_run
 from genlearn.learner import get_model_spec
 from genlearn.remedies import ExperienceReplay, MinibatchStdDev, MinibatchDiscrimination, REMEDY_OPTIONS
@@ -42,10 +43,6 @@ def test_flags_are_off_unless_given(tmp_path):
     assert options['minibatch_disc'] is False and options['replay'] == 0 and options['label_smoothing'] == 1.0
 
 
-def exit_status(argv) -> int:
-    "What `genlearn ARGV` exits with, whether argparse stops it or the command returns."
-    try: return main(argv)
-    except SystemExit as e: return e.code
 
 
 @pytest.mark.parametrize('args, message', [
