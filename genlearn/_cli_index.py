@@ -6,7 +6,7 @@ commands = {
     'reconstruct': {'help': "save an autoencoder run's reconstructions of a dataset split (.npy)", 'module': 'genlearn.cli'},
     'encode': {'help': "save an autoencoder run's codings of a dataset split (.npy)", 'module': 'genlearn.cli'},
     'datasets': {'help': 'list the datasets and whether they are available offline', 'module': 'genlearn.cli'},
-    'evaluate': {'help': 'score a run or a .npy of images with FID, KID, IS, precision/recall and coverage (autoencoder runs: reconstructions of the validation split)', 'module': 'genlearn.metrics'},
+    'evaluate': {'help': 'score a run or a .npy of images with FID, KID, IS, precision/recall and coverage (autoencoder runs: reconstructions of the validation split; image-to-image runs: its translations)', 'module': 'genlearn.metrics'},
     'sample': {'help': 'draw samples from a generative run: an image grid (.png) or an array (.npy)', 'module': 'genlearn.vae'},
     'translate': {'help': 'apply an image-to-image run to a .npy of input images; save the outputs (.npy)', 'module': 'genlearn.pix2pix'},
 }
@@ -24,6 +24,7 @@ models = {
     'pix2pix': {'description': 'Pix2Pix (Isola et al. 2017): U-Net generator and PatchGAN pair critic, L1 + adversarial loss, digits from their edges', 'module': 'genlearn.pix2pix', 'extended_by': [], 'sample_options': []},
     'recurrent-ae': {'description': 'recurrent autoencoder: LSTM over image rows to a coding vector, LSTM back to rows', 'module': 'genlearn.recurrent', 'extended_by': [], 'sample_options': []},
     'sparse-ae': {'description': 'autoencoder with sigmoid codings and an l1 or KL sparsity penalty on them', 'module': 'genlearn.sparse', 'extended_by': [], 'sample_options': []},
+    'srgan': {'description': 'SRGAN-style super-resolution (Ledig et al. 2017): U-Net and PatchGAN pair critic, L1 + adversarial loss, digits from their low-resolution versions', 'module': 'genlearn.superres', 'extended_by': [], 'sample_options': []},
     'stacked-ae': {'description': 'stacked autoencoder in-hidden-codings-hidden-in with SELU (784-100-30-100-784 on MNIST)', 'module': 'genlearn.stacked', 'extended_by': [], 'sample_options': []},
     'tied-ae': {'description': 'stacked autoencoder with tied weights: the decoder reuses the transposed encoder weights', 'module': 'genlearn.tied', 'extended_by': [], 'sample_options': []},
     'vae': {'description': 'variational autoencoder with dense layers (Bernoulli decoder)', 'module': 'genlearn.vae', 'extended_by': [], 'sample_options': []},

@@ -504,8 +504,13 @@ def _run_images(args):
         else:
             x_valid = load_images(config['dataset'], config['valid_pct'], config['seed'])[2]
             if args.n and args.n > len(x_valid): raise CLIError(f"--n {args.n} is more than the {len(x_valid)} validation images.")
-            images = reconstruct(model, x_valid[:args.n or len(x_valid)]).clamp(0, 1)
-            source = f"reconstructions of {len(images)} validation images by run {args.run}"
+            x_valid = x_valid[:args.n or len(x_valid)]
+            if config['kind'] == 'image-to-image':  # its inputs are made from the digits (edges, low resolution…) by `model.source`
+                images = model.translate(model.source(x_valid))
+                source = f"translations of the inputs made from {len(images)} validation images by run {args.run}"
+            else:
+                images = reconstruct(model, x_valid).clamp(0, 1)
+                source = f"reconstructions of {len(images)} validation images by run {args.run}"
         return images, dataset, Path(args.out or Path(args.run)/'eval.json'), source
     path = Path(args.images)
     if not path.exists(): raise CLIError(f"no such file: {path}")
@@ -539,4 +544,4 @@ def _evaluate(args):
     print(f"wrote {out}")
 
 _evaluate_command = register_command(Command('evaluate', 'score a run or a .npy of images with FID, KID, IS, precision/recall and coverage '
-                         '(autoencoder runs: reconstructions of the validation split)', _evaluate_arguments, _evaluate))
+                         '(autoencoder runs: reconstructions of the validation split; image-to-image runs: its translations)', _evaluate_arguments, _evaluate))

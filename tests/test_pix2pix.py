@@ -178,3 +178,15 @@ def test_pix2pix_sizes_that_do_not_fit_are_refused(tmp_path, capsys):
     assert main(['train', 'pix2pix', '--dataset', 'digits', '--epochs', '1', '--critic-channels', '4,8,8', '--out', str(tmp_path/'r')]) == 2
     assert 'too small' in capsys.readouterr().err
 
+
+def test_evaluate_scores_the_translations_of_the_runs_inputs(runs, monkeypatch, tmp_path):
+    "`genlearn evaluate` on an image-to-image run scores generator(source(x_valid)), not the generator applied to the digits."
+    import genlearn.metrics as metrics
+    scored, real_evaluate = [], metrics.evaluate
+    monkeypatch.setattr(metrics, 'evaluate', lambda images, **kw: scored.append(torch.as_tensor(images)) or real_evaluate(images, **kw))
+    assert main(['evaluate', str(runs/'gan'), '--out', str(tmp_path/'e.json')]) == 0
+    model, config = load_run(runs/'gan')
+    x_valid = load_images('digits', config['valid_pct'], config['seed'])[2]
+    assert torch.equal(scored[0], model.translate(edges(x_valid)))
+    assert not torch.allclose(scored[0], model.translate(x_valid))  # what the old fallback fed it: the digits, not their edges
+    assert 'translations' in json.loads((tmp_path/'e.json').read_text())['source']
