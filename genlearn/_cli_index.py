@@ -7,12 +7,13 @@ commands = {
     'encode': {'help': "save an autoencoder run's codings of a dataset split (.npy)", 'module': 'genlearn.cli'},
     'datasets': {'help': 'list the datasets and whether they are available offline', 'module': 'genlearn.cli'},
     'evaluate': {'help': 'score a run or a .npy of images with FID, KID, IS, precision/recall and coverage (autoencoder runs: reconstructions of the validation split; image-to-image runs: its translations)', 'module': 'genlearn.metrics'},
-    'sample': {'help': 'draw samples from a generative run: an image grid (.png) or an array (.npy)', 'module': 'genlearn.vae'},
     'translate': {'help': 'apply an image-to-image run to a .npy of input images; save the outputs (.npy)', 'module': 'genlearn.pix2pix'},
+    'sample': {'help': 'draw samples from a generative run: an image grid (.png) or an array (.npy)', 'module': 'genlearn.vae'},
 }
 
 models = {
     'cgan': {'description': 'conditional GAN: both networks see the class label (one-hot), so samples can be drawn for a chosen class', 'module': 'genlearn.cgan', 'extended_by': ['genlearn.remedies'], 'sample_options': []},
+    'colorize': {'description': 'Pix2Pix colorization: gray digits → digits colored by class (hue = class × 36°), L1 + adversarial', 'module': 'genlearn.colorize', 'extended_by': [], 'sample_options': []},
     'conv-ae': {'description': 'convolutional autoencoder: conv + max-pool encoder, transpose-conv or upsample+conv decoder', 'module': 'genlearn.conv', 'extended_by': [], 'sample_options': []},
     'conv-vae': {'description': 'convolutional variational autoencoder (Bernoulli decoder)', 'module': 'genlearn.vae', 'extended_by': [], 'sample_options': []},
     'dcgan': {'description': "deep convolutional GAN (Géron's layers, the DCGAN guidelines): strided convolutions, batch norm, ReLU and leaky ReLU, tanh output", 'module': 'genlearn.dcgan', 'extended_by': ['genlearn.remedies'], 'sample_options': []},

@@ -254,7 +254,8 @@ def train_run(model_name:str, # a registered model, see `MODELS`
     from genlearn.learner import get_model_spec, build_model, model_options, training_callbacks, save_weights
     spec = get_model_spec(model_name)
     check_dataset_name(dataset)
-    if spec.kind not in TRAINERS: raise CLIError(f"no trainer for models of kind {spec.kind!r}.")
+    trainer = spec.trainer or TRAINERS.get(spec.kind)
+    if trainer is None: raise CLIError(f"no trainer for models of kind {spec.kind!r}.")
     lr, epochs = lr or spec.lr, epochs or spec.epochs
     data = load_images(dataset, valid_pct=valid_pct, seed=seed)
     in_shape = tuple(data[0].shape[1:])
@@ -269,7 +270,7 @@ def train_run(model_name:str, # a registered model, see `MODELS`
     config = dict(model=model_name, kind=spec.kind, options=options, in_shape=list(in_shape), dataset=dataset,
                   valid_pct=valid_pct, seed=seed, epochs=epochs, bs=bs, lr=lr, genlearn_version=genlearn.__version__)
     with _staging(out) as staging:
-        metrics = TRAINERS[spec.kind](spec, model, data, staging, epochs, bs, lr, cbs)
+        metrics = trainer(spec, model, data, staging, epochs, bs, lr, cbs)
         metrics = dict(model=model_name, dataset=dataset, epochs=epochs, n_train=len(data[0]), n_valid=len(data[2]),
                        device=str(default_device()), **metrics)
         save_weights(model, staging/'model.pt')

@@ -288,6 +288,7 @@ class ModelSpec:
     epochs: int = 10 # default number of epochs for `genlearn train`
     callbacks: Callable = None # callbacks(**options) -> fastai callbacks to train with (e.g. input noise)
     sample_options: dict = field(default_factory=dict) # keyword of `model.sample` -> `Option`: flags of `genlearn sample` for its runs
+    trainer: Callable = None # trainer(spec, model, data, out, epochs, bs, lr, cbs) -> metrics, for a model its kind's trainer does not fit (None: `TRAINERS[kind]`)
 
     def __post_init__(self):
         self.options = {k: Option(*o) for k, o in self.options.items()}
