@@ -13,7 +13,7 @@ from .core import as_images
 from .show import save_figure
 from .learner import ModelSpec, register_model, get_model_spec, layer_sizes
 from .cli import fit_run
-from .pix2pix import UNet, PairCritic, ImageToImage, pair_dls, pix2pix_learner, show_translations, plot_translation_history
+from .pix2pix import UNet, PairCritic, ImageToImage, pair_dls, pix2pix_learner, show_translations, plot_translation_history, _checked_sizes, _run_metrics
 
 # %% auto #0
 __all__ = ['HUE_STEP', 'class_colors', 'color_digits', 'to_gray', 'ink_saturation', 'ink_hue', 'hue_error', 'color_report',
@@ -110,10 +110,8 @@ def train_colorize(spec, model:ImageToImage, data, out:Path, epochs:int, bs:int,
     outputs = model.translate(x_valid)
     save_figure(show_colorizations({'input': x_valid[:10], 'output': outputs[:10], 'target': c_valid[:10]}), out/'translations.png')
     report = color_report(outputs, x_valid, y_valid)
-    return dict(seconds=seconds, train_loss=hist[-1]['train_loss'], valid_loss=hist[-1]['valid_loss'],
-                loss=f"generator's {model.l1_weight:g}·L1 + {model.adv_weight:g}·BCE on the validation pairs", valid_l1=hist[-1]['l1'],
-                saturation=report['saturation'], hue_accuracy=report['hue_accuracy'],
-                generator_steps=epochs * (len(x_train) // bs) // (2 if model.adv_weight else 1), history=hist)
+    return dict(_run_metrics(model, seconds, hist, epochs * (len(x_train) // bs)),
+                saturation=report['saturation'], hue_accuracy=report['hue_accuracy'])
 
 def build_colorize(in_shape, # shape of one gray input (1×H×W)
                    channels=(16, 32, 64), # the U-Net's feature maps per level, from full size down
@@ -122,16 +120,9 @@ def build_colorize(in_shape, # shape of one gray input (1×H×W)
                    adv_weight:float=1., # weight of the adversarial term (0: the L1 baseline)
                    **_) -> ImageToImage:
     "This lesson's colorizer: lesson 40's `UNet` (1 → 3 channels) and `PairCritic`, with `to_gray` as the input transform."
-    c, h, w = in_shape
-    if c != 1: raise ValueError(f"colorize takes gray (1-channel) digits, got {c} channels.")
-    generator, critic = UNet(1, 3, layer_sizes(channels, 'channels')), PairCritic(1, 3, layer_sizes(critic_channels, 'critic_channels'))
-    if h % generator.factor or w % generator.factor:
-        raise ValueError(f"images of {h}×{w} cannot be halved {len(channels) - 1} times (one per entry of channels after the first); "
-                         f"give channels fewer entries.")
-    with torch.no_grad():
-        try: critic.eval()(torch.zeros(1, 3, h, w), torch.zeros(1, 1, h, w))
-        except RuntimeError: raise ValueError(f"images of {h}×{w} are too small for critic_channels {list(critic_channels)}: give it fewer entries.") from None
-    return ImageToImage(generator, critic.train(), in_shape, to_gray, l1_weight, adv_weight)
+    if in_shape[0] != 1: raise ValueError(f"colorize takes gray (1-channel) digits, got {in_shape[0]} channels.")
+    ch, cc = _checked_sizes(in_shape, channels, critic_channels)
+    return ImageToImage(UNet(1, 3, ch), PairCritic(1, 3, cc), in_shape, to_gray, l1_weight, adv_weight)
 
 _ = register_model(ModelSpec('colorize', build=build_colorize, kind='image-to-image', loss='l1', lr=2e-4, epochs=20, trainer=train_colorize,
                              options=get_model_spec('pix2pix').options,  # lesson 40's: the networks' sizes and the two weights

@@ -254,10 +254,14 @@ def train_image_to_image(spec, model:ImageToImage, data, out:Path, epochs:int, b
     save_figure(plot_translation_history(learn), out/'loss.png')
     sources = model.source(x_valid[:10])
     save_figure(show_translations({'input': sources, 'output': model.translate(sources), 'target': x_valid[:10]}), out/'translations.png')
+    return _run_metrics(model, seconds, hist, epochs * (len(x_train) // bs))
+
+def _run_metrics(model, seconds, hist, iterations):
+    "The metrics.json entries every image-to-image run reports."
     last = hist[-1]
     return dict(seconds=seconds, train_loss=last['train_loss'], valid_loss=last['valid_loss'],
                 loss=f"generator's {model.l1_weight:g}·L1 + {model.adv_weight:g}·BCE on the validation pairs", valid_l1=last['l1'],
-                generator_steps=epochs * (len(x_train) // bs) // (2 if model.adv_weight else 1), history=hist)
+                generator_steps=iterations // (2 if model.adv_weight else 1), history=hist)
 
 TRAINERS['image-to-image'] = train_image_to_image
 
@@ -268,8 +272,14 @@ def build_pix2pix(in_shape, # shape of one image (C×H×W): the targets, whose e
                   adv_weight:float=1., # weight of the adversarial term (0: the L1 baseline)
                   **_) -> ImageToImage:
     "This lesson's Pix2Pix for edges → image: a `UNet` and a `PairCritic`, both sized for `in_shape`."
+    ch, cc = _checked_sizes(in_shape, channels, critic_channels)
+    c = in_shape[0]
+    return ImageToImage(UNet(c, c, ch), PairCritic(c, c, cc), in_shape, edges, l1_weight, adv_weight)
+
+def _checked_sizes(in_shape, channels, critic_channels):
+    "The two networks' channel lists, after checking that images of `in_shape` fit both (one-line errors naming the fix)."
     ch, cc = layer_sizes(channels, 'channels'), layer_sizes(critic_channels, 'critic_channels')
-    c, h, w = in_shape
+    _, h, w = in_shape
     factor = 2 ** (len(ch) - 1)
     if h % factor or w % factor:
         raise ValueError(f"images of {h}×{w} cannot be halved {len(ch) - 1} times (one per entry of channels after the first); "
@@ -277,7 +287,7 @@ def build_pix2pix(in_shape, # shape of one image (C×H×W): the targets, whose e
     grid = h
     for i in range(len(cc)): grid = grid // 2 if i < len(cc) - 1 else grid - 1
     if grid - 1 < 1: raise ValueError(f"images of {h}×{w} are too small for critic_channels {list(cc)}: give it fewer entries.")
-    return ImageToImage(UNet(c, c, ch), PairCritic(c, c, cc), in_shape, edges, l1_weight, adv_weight)
+    return ch, cc
 
 _ = register_model(ModelSpec('pix2pix', build=build_pix2pix, kind='image-to-image', loss='l1', lr=2e-4, epochs=20,
                              options={'channels': (positive_ints, [16, 32, 64], "the U-Net's feature maps per level, from full size down (each further level halves H and W)"),
