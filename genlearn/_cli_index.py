@@ -16,6 +16,7 @@ models = {
     'colorize': {'description': 'Pix2Pix colorization: gray digits → digits colored by class (hue = class × 36°), L1 + adversarial', 'module': 'genlearn.colorize', 'extended_by': [], 'sample_options': []},
     'conv-ae': {'description': 'convolutional autoencoder: conv + max-pool encoder, transpose-conv or upsample+conv decoder', 'module': 'genlearn.conv', 'extended_by': [], 'sample_options': []},
     'conv-vae': {'description': 'convolutional variational autoencoder (Bernoulli decoder)', 'module': 'genlearn.vae', 'extended_by': [], 'sample_options': []},
+    'cyclegan': {'description': 'CycleGAN (Zhu et al. 2017): two U-Nets and two PatchGANs, least-squares, cycle and identity losses, mnist5k ↔ scikit-learn digits, unpaired', 'module': 'genlearn.cyclegan', 'extended_by': [], 'sample_options': []},
     'dcgan': {'description': "deep convolutional GAN (Géron's layers, the DCGAN guidelines): strided convolutions, batch norm, ReLU and leaky ReLU, tanh output", 'module': 'genlearn.dcgan', 'extended_by': ['genlearn.remedies'], 'sample_options': []},
     'ddpm': {'description': 'denoising diffusion (Ho et al. 2020): a small U-Net predicts the noise; ancestral or DDIM sampling', 'module': 'genlearn.diffusion', 'extended_by': [], 'sample_options': ['clip', 'eta', 'sampler', 'steps']},
     'denoising-ae': {'description': 'stacked autoencoder trained to remove Gaussian or dropout noise from its inputs', 'module': 'genlearn.denoising', 'extended_by': [], 'sample_options': []},

@@ -195,6 +195,10 @@ def fit_run(learn, epochs:int, lr:float) -> tuple:
     _fit(learn, epochs, lr)
     seconds = time.time() - start
     names = [n for n in learn.recorder.metric_names[1:] if n != 'time']
+    unrecorded = [n for n, v in zip(names, learn.recorder.values[-1]) if v is None] if learn.recorder.values else []
+    if unrecorded:
+        raise CLIError(f"the epochs recorded no {', '.join(unrecorded)}: each had too few batches for every phase of training to run "
+                       "(a GAN trains its networks in turns, batch by batch); use a smaller --bs. Nothing was written.")
     history = [dict(epoch=i + 1, **{n: float(v) for n, v in zip(names, row)}) for i, row in enumerate(learn.recorder.values)]
     if len(history) < epochs or not math.isfinite(history[-1]['train_loss']):
         raise CLIError(f"training stopped after {len(history)} of {epochs} epochs because the loss became NaN or infinite; "

@@ -37,6 +37,14 @@ def test_same_seed_same_gan(tmp_path):
     assert (tmp_path/'a'/'model.pt').read_bytes() == (tmp_path/'b'/'model.pt').read_bytes()
 
 
+def test_an_epoch_too_short_for_both_phases_is_refused_clearly(tmp_path, capsys):
+    # 1,437 training digits in one batch: the critic's phase takes it, and the generator never trains
+    assert main(['train', 'gan', '--dataset', 'digits', '--epochs', '1', '--bs', '1437', '--out', str(tmp_path/'run')]) == 2
+    err = capsys.readouterr().err
+    assert 'recorded no gen_loss' in err and 'use a smaller --bs' in err and 'Traceback' not in err
+    assert not (tmp_path/'run').exists()
+
+
 def test_collapse_detector_alerts_once_after_warmup_and_leaves_unchecked_epochs_blank():
     "A generator that always draws the same real digit: coverage 0.1, one alert after the warmup, NaN between checks."
     import math, torch
