@@ -11,7 +11,10 @@ network). It prints the training steps each managed, FID, seconds per 1,000 samp
 
 diffusers is optional (the dev extra installs it): `pip install diffusers`.
 
-    python bench/ddpm_vs_diffusers.py [--budget 600] [--n 1000] [--reps 1]
+    python bench/ddpm_vs_diffusers.py [--budget 600] [--n 1000] [--reps 1] [--first-rep 1]
+
+Repetition k seeds both arms with k − 1 and alternates which arm goes first, so repetitions can also run in parallel
+processes, one per core (`--first-rep 2 --reps 1` and `--first-rep 3 --reps 1`), and be pooled by hand.
 """
 import argparse, statistics, sys, time
 
@@ -92,14 +95,16 @@ def main():
     p.add_argument('--budget', type=float, default=600, help='training seconds per library (default 600)')
     p.add_argument('--n', type=int, default=1000, help='samples scored per library (default 1000)')
     p.add_argument('--reps', type=int, default=1, help='repetitions (default 1)')
+    p.add_argument('--first-rep', type=int, default=1, help='number of the first repetition, ≥ 1 (default 1)')
     args = p.parse_args()
+    if args.reps < 1 or args.first_rep < 1: p.error('--reps and --first-rep must be at least 1')
     try: import diffusers  # noqa: F401
     except ImportError: sys.exit(INSTALL)
     torch.set_num_threads(1)
     x_train, _, x_valid, _ = load_images('mnist5k')
     rows = []
     print(f"training budget {args.budget:g} s each, DDIM 50 steps, n = {args.n}, one torch thread")
-    for rep in range(args.reps):
+    for rep in range(args.first_rep - 1, args.first_rep - 1 + args.reps):
         arms = [('genlearn', lambda: genlearn_arm(x_train, x_valid, args.budget, args.n, rep)),
                 ('diffusers', lambda: diffusers_arm(x_train, args.budget, args.n, rep))]
         result = {}
