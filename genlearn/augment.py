@@ -16,6 +16,7 @@ from .metrics import embed
 from .pretraining import label_subset
 from .gan import GAN
 from .cgan import conditional_samples
+from .learner import _run
 
 # %% auto #0
 __all__ = ['few_labels', 'augment_shift_rotate', 'agreed_samples', 'confident_mistakes', 'show_mistakes']
@@ -78,11 +79,7 @@ def confident_mistakes(classifier:nn.Module, # maps N×C×H×W images to N×clas
     x, y = as_images(images), torch.as_tensor(labels)
     if len(y) != len(x): raise ValueError(f"got {len(x)} images but {len(y)} labels; give one label per image.")
     if not 0 < threshold < 1: raise ValueError(f"threshold must be a probability between 0 and 1, got {threshold}.")
-    device, was_training = next(classifier.parameters(), torch.empty(0)).device, classifier.training
-    classifier.eval()
-    try: probs = torch.cat([classifier(x[i:i + bs].to(device)).softmax(1).cpu() for i in range(0, len(x), bs)] or [torch.empty(0, 1)])
-    finally: classifier.train(was_training)
-    conf, pred = probs.max(1)
+    conf, pred = _run(classifier, x, bs).softmax(1).max(1)
     idx = ((pred != y) & (conf > threshold)).nonzero().flatten()
     return idx, pred[idx], conf[idx]
 

@@ -16,7 +16,7 @@ from fastai.vision.gan import GANModule
 from .core import as_images, unit_to_signed, set_seed, default_device
 from .data import TensorDL, load_images, classification_dls
 from .show import save_figure
-from .learner import ModelSpec, register_model, FastLearner, adam, history
+from .learner import ModelSpec, register_model, FastLearner, adam, history, _run
 from .cli import fit_run, positive_ints, positive_float, non_negative_float, non_negative_int
 from .gan import GANLoss, PhaseLoss, gan_learner
 from .metrics import FeatureNet, RandomDegrade
@@ -205,8 +205,7 @@ def class_preserved(outputs, # N×C×H×W translations in [0, 1]
     if isinstance(judge, str): return label_accuracy(outputs, labels, judge)
     x = as_images(outputs, 'outputs')
     if len(labels) != len(x): raise ValueError(f"got {len(x)} outputs but {len(labels)} labels; give one label per output.")
-    device = next(judge.parameters()).device
-    pred = torch.cat([judge(x[i:i + 500].to(device)).argmax(1).cpu() for i in range(0, len(x), 500)])
+    pred = _run(judge, x, 500).argmax(1)
     return (pred == torch.as_tensor(labels)).float().mean().item()
 
 # %% ../nbs/41_cyclegan.ipynb #y41a0059
