@@ -79,6 +79,7 @@ def confident_mistakes(classifier:nn.Module, # maps N×C×H×W images to N×clas
     x, y = as_images(images), torch.as_tensor(labels)
     if len(y) != len(x): raise ValueError(f"got {len(x)} images but {len(y)} labels; give one label per image.")
     if not 0 < threshold < 1: raise ValueError(f"threshold must be a probability between 0 and 1, got {threshold}.")
+    if len(x) == 0: return torch.empty(0, dtype=torch.long), torch.empty(0, dtype=torch.long), torch.empty(0)
     conf, pred = _run(classifier, x, bs).softmax(1).max(1)
     idx = ((pred != y) & (conf > threshold)).nonzero().flatten()
     return idx, pred[idx], conf[idx]

@@ -141,6 +141,8 @@ def test_confident_mistakes_leaves_the_mode_and_checks_its_input():
     with pytest.raises(ValueError, match='one label per image'): confident_mistakes(clf, x, [0] * 5)
     with pytest.raises(ValueError, match='between 0 and 1'): confident_mistakes(clf, x, [0] * 6, threshold=0)
     with pytest.raises(ValueError, match='NaN'): confident_mistakes(clf, x * float('nan'), [0] * 6)
+    idx, pred, conf = confident_mistakes(clf, x[:0], [])  # no images: no mistakes
+    assert len(idx) == len(pred) == len(conf) == 0 and idx.dtype == pred.dtype == torch.long
 
 
 def test_show_mistakes_takes_each_class_in_turn():
