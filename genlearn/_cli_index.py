@@ -9,6 +9,7 @@ commands = {
     'evaluate': {'help': 'score a run or a .npy of images with FID, KID, IS, precision/recall and coverage (autoencoder runs: reconstructions of the validation split; image-to-image runs: its translations)', 'module': 'genlearn.metrics'},
     'translate': {'help': 'apply an image-to-image run to a .npy of input images; save the outputs (.npy)', 'module': 'genlearn.pix2pix'},
     'sample': {'help': 'draw samples from a generative run: an image grid (.png) or an array (.npy)', 'module': 'genlearn.vae'},
+    'mix': {'help': "draw a StyleGAN run's style-mixing grid: coarse styles from one source, fine ones from another (.png)", 'module': 'genlearn.stylegan'},
 }
 
 models = {
@@ -29,6 +30,7 @@ models = {
     'sparse-ae': {'description': 'autoencoder with sigmoid codings and an l1 or KL sparsity penalty on them', 'module': 'genlearn.sparse', 'extended_by': [], 'sample_options': []},
     'srgan': {'description': 'SRGAN-style super-resolution (Ledig et al. 2017): U-Net and PatchGAN pair critic, L1 + adversarial loss, digits from their low-resolution versions', 'module': 'genlearn.superres', 'extended_by': [], 'sample_options': []},
     'stacked-ae': {'description': 'stacked autoencoder in-hidden-codings-hidden-in with SELU (784-100-30-100-784 on MNIST)', 'module': 'genlearn.stacked', 'extended_by': [], 'sample_options': []},
+    'stylegan': {'description': 'StyleGAN (Karras et al. 2019): mapping network, styles (modulated convolutions) and noise at every layer, mixing regularization; grown 7×7 → 28×28', 'module': 'genlearn.stylegan', 'extended_by': [], 'sample_options': ['truncation']},
     'tied-ae': {'description': 'stacked autoencoder with tied weights: the decoder reuses the transposed encoder weights', 'module': 'genlearn.tied', 'extended_by': [], 'sample_options': []},
     'vae': {'description': 'variational autoencoder with dense layers (Bernoulli decoder)', 'module': 'genlearn.vae', 'extended_by': [], 'sample_options': []},
     'wgan': {'description': 'Wasserstein GAN with weight clipping (Arjovsky et al. 2017): DCGAN layers, critic without batch norm, RMSProp', 'module': 'genlearn.wgan', 'extended_by': [], 'sample_options': []},
