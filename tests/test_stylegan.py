@@ -1,4 +1,4 @@
-"StyleGAN (lesson 36): AdaIN's statistics, truncation, style mixing, growth under `ProgressiveGrowing`, `genlearn train stylegan`, `genlearn sample --truncation` and `genlearn mix`."
+"StyleGAN (lesson 36): the fused modulated convolution against the unfused one, demodulation, noise inputs, truncation, style mixing, growth under `ProgressiveGrowing`, `genlearn train stylegan`, `genlearn sample --truncation` and `genlearn mix`."
 import json
 
 import numpy as np
