@@ -30,7 +30,7 @@ from .metrics import embed, class_coverage, class_entropy
 __all__ = ['gan_adam', 'NoiseDL', 'gan_dls', 'dense_generator', 'dense_critic', 'GAN', 'check_real_label', 'GANLoss', 'GANPhases',
            'PhaseLoss', 'CriticAccuracy', 'gan_splitter', 'gan_learner', 'SampleGrid', 'plot_gan_history',
            'CollapseDetector', 'ring_centres', 'ring_of_gaussians', 'ring_modes', 'fit_gan_run', 'train_gan',
-           'build_gan']
+           'gan_run_metrics', 'build_gan']
 
 # %% ../nbs/30_gan.ipynb #6d0f9a42
 class NoiseDL(TensorDL):
@@ -357,6 +357,10 @@ def fit_gan_run(learner, # called with the run's DataLoaders, returns the Learne
 def train_gan(spec, model:GAN, data, out:Path, epochs:int, bs:int, lr:float, cbs=()) -> dict:
     "Trainer for runs of kind 'gan': two-phase training, then samples.png, loss.png (the game per epoch) and the metrics."
     seconds, hist = fit_gan_run(lambda dls: gan_learner(dls, model, lr=lr, cbs=cbs), model, data, out, epochs, bs, lr)
+    return gan_run_metrics(seconds, hist)
+
+def gan_run_metrics(seconds:float, hist:list) -> dict:
+    "The metrics of a two-phase GAN run: its seconds, the last epoch's losses and critic accuracies, and the history."
     last = hist[-1]
     return dict(seconds=seconds, train_loss=last['train_loss'], valid_loss=last['valid_loss'],
                 loss="generator's BCE on fixed validation noise", **{k: last[k] for k in ('gen_loss', 'crit_loss', 'acc_real', 'acc_fake')},

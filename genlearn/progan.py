@@ -16,7 +16,7 @@ from fastcore.foundation import L
 from .learner import ModelSpec, register_model, layer_sizes
 from .cli import positive_int, positive_ints, open_unit_float
 from .show import show_images, save_figure
-from .gan import GAN, gan_learner, fit_gan_run
+from .gan import GAN, gan_learner, fit_gan_run, gan_run_metrics
 from .remedies import MinibatchStdDev
 
 # %% auto #0
@@ -98,6 +98,13 @@ class Progressive(nn.Module):
         "Full size ÷ the current resolution."
         return 2 ** (self.n_stages - 1 - self.stage)
 
+    def full_size_image(self, h, # the features that the current stage's block takes
+                        block): # that block (a callable; the identity where the stage has none)
+        "The current stage's image from `h`: its 'to image' layer after `block`, faded in over the previous stage's image, upsampled (nearest) to full size."
+        x = self.to_image[self.stage](block(h))
+        if self.stage > 0 and self.alpha < 1: x = fade_in(F.interpolate(self.to_image[self.stage - 1](h), scale_factor=2), x, self.alpha)
+        return F.interpolate(x, scale_factor=self.upscale) if self.upscale > 1 else x
+
 class ProgressiveGenerator(Progressive):
     "Noise → `channels[0]` feature maps at the smallest size → blocks that double H and W; each resolution has its own 1×1 'to image' layer; the output is upsampled (nearest) to full size."
     def __init__(self, noise_size:int=128, # size of the noise vector
@@ -119,11 +126,7 @@ class ProgressiveGenerator(Progressive):
     def forward(self, z):
         h = self.first(z)
         for b in self.blocks[:max(self.stage - 1, 0)]: h = b(h)
-        if self.stage == 0: x = self.to_image[0](h)
-        else:
-            x = self.to_image[self.stage](self.blocks[self.stage - 1](h))
-            if self.alpha < 1: x = fade_in(F.interpolate(self.to_image[self.stage - 1](h), scale_factor=2), x, self.alpha)
-        return F.interpolate(x, scale_factor=self.upscale) if self.upscale > 1 else x
+        return self.full_size_image(h, self.blocks[self.stage - 1] if self.stage > 0 else lambda h: h)
 
 class ProgressiveCritic(Progressive):
     "The generator's mirror image: full-size images average-pooled to the current resolution, a 1×1 'from image' layer, blocks that halve H and W, the minibatch standard deviation, two linear layers."
@@ -228,10 +231,7 @@ def train_progressive(spec, model:GAN, data, out:Path, epochs:int, bs:int, lr:fl
     if not grow: raise ValueError("train_progressive needs a ProgressiveGrowing callback among cbs (the model's callbacks supply one).")
     seconds, hist = fit_gan_run(lambda dls: gan_learner(dls, model, lr=lr, opt_func=progan_adam, cbs=cbs), model, data, out, epochs, bs, lr)
     save_figure(grow[0].show(), out/'resolutions.png')
-    last = hist[-1]
-    return dict(seconds=seconds, train_loss=last['train_loss'], valid_loss=last['valid_loss'],
-                loss="generator's BCE on fixed validation noise", **{k: last[k] for k in ('gen_loss', 'crit_loss', 'acc_real', 'acc_fake')},
-                history=hist)
+    return gan_run_metrics(seconds, hist)
 
 def _growing(fade:float=0.5, **_) -> list: return [ProgressiveGrowing(fade)]
 

@@ -17,7 +17,7 @@ from .cli import (Command, register_command, CLIError, read_config, load_run, ch
     positive_int, positive_ints, non_negative_float, open_unit_float)
 from .show import save_figure
 from .gan import GAN
-from .progan import (EqualizedLinear, EqualizedConv2d, PixelNorm, Progressive, ProgressiveCritic, fade_in,
+from .progan import (EqualizedLinear, EqualizedConv2d, PixelNorm, Progressive, ProgressiveCritic,
     train_progressive, _growing, _start_size, _lrelu)
 
 # %% auto #0
@@ -136,11 +136,7 @@ class StyleSynthesis(Progressive):
         noise = [None] * self.n_layers if noise is None else noise
         h = self.const(len(ws))
         for i in range(self.stage): h = self._block(i, h, ws, noise)
-        if self.stage == 0: x = self.to_image[0](self._block(0, h, ws, noise))
-        else:
-            x = self.to_image[self.stage](self._block(self.stage, h, ws, noise))
-            if self.alpha < 1: x = fade_in(F.interpolate(self.to_image[self.stage - 1](h), scale_factor=2), x, self.alpha)
-        return F.interpolate(x, scale_factor=self.upscale) if self.upscale > 1 else x
+        return self.full_size_image(h, lambda h: self._block(self.stage, h, ws, noise))
 
 # %% ../nbs/36_stylegan.ipynb #s36a0032
 def truncate(w, # N×w_size (or N×layers×w_size) styles
